@@ -1,0 +1,11 @@
+export { SpecdecError, type SpecdecErrorCode } from "./errors.js";
+export { loadModel, Model, type LoadModelOptions, type ModelInfo, type ChatMessage } from "./model.js";
+export {
+  Session,
+  type SessionOptions,
+  type GenerateOptions,
+  type GenerationChunk,
+  type GenerationStats,
+  type StopReason,
+} from "./session.js";
+export { setNumerics, getNumerics, setLogLevel, systemInfo, type Numerics } from "./config.js";

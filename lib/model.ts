@@ -1,0 +1,152 @@
+import { SpecdecError, wrapNative, wrapNativeSync } from "./errors.js";
+import { addon, type NativeModel, type NativeModelInfo } from "./native.js";
+import { Session, type SessionOptions } from "./session.js";
+import * as v from "./validate.js";
+
+/** Options of {@link loadModel}. */
+export interface LoadModelOptions {
+  /** Layers to offload to the GPU: a number, or "auto" for all of them when a GPU backend is built in. Default "auto". */
+  gpuLayers?: number | "auto";
+  /** Memory-map the file instead of reading it (default true). */
+  mmap?: boolean;
+  /** Load only the vocabulary: tokenize and detokenize work, sessions cannot be created. */
+  vocabOnly?: boolean;
+}
+
+/** What a GGUF file says about its model. */
+export type ModelInfo = NativeModelInfo;
+
+/** A chat message for {@link Model.applyChatTemplate}. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant" | (string & {});
+  content: string;
+}
+
+/**
+ * Loads a GGUF model. The work runs off the main thread.
+ *
+ * @throws SpecdecError MODEL_NOT_FOUND, INVALID_MODEL, INVALID_ARGUMENT
+ */
+export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<Model> {
+  v.string("path", path);
+  const o = v.optionsObject("options", options);
+  const gpuLayers = o.gpuLayers === undefined || o.gpuLayers === "auto" ? -1 : v.integer("gpuLayers", o.gpuLayers, 0, 100000);
+  const native = await wrapNative(() =>
+    addon.loadModel(path, {
+      gpuLayers,
+      mmap: v.maybe(o.mmap, (x) => v.boolean("mmap", x)),
+      vocabOnly: v.maybe(o.vocabOnly, (x) => v.boolean("vocabOnly", x)),
+    }),
+  );
+  return new Model(path, native);
+}
+
+/** A loaded model: its vocabulary, metadata and chat template, and the factory of sessions. */
+export class Model {
+  /** The file the model was loaded from. */
+  readonly path: string;
+  /** Metadata read at load time. */
+  readonly info: ModelInfo;
+  #native: NativeModel | null;
+  readonly #sessions = new Set<WeakRef<Session>>();
+
+  /** @internal Use {@link loadModel}. */
+  constructor(path: string, native: NativeModel) {
+    this.path = path;
+    this.#native = native;
+    this.info = native.info();
+  }
+
+  /** Size of the vocabulary; valid token ids are 0 to vocabSize - 1. */
+  get vocabSize(): number {
+    return this.info.vocabSize;
+  }
+
+  /** True once {@link dispose} has been called. */
+  get disposed(): boolean {
+    return this.#native === null;
+  }
+
+  #handle(): NativeModel {
+    if (!this.#native) throw new SpecdecError("DISPOSED", "the model has been disposed");
+    return this.#native;
+  }
+
+  /**
+   * Text to token ids.
+   * @param options.addBos add the model's BOS token when it uses one (default true)
+   * @param options.specialTokens parse special-token text such as `<s>` as the special token (default false)
+   */
+  async tokenize(text: string, options: { addBos?: boolean; specialTokens?: boolean } = {}): Promise<number[]> {
+    v.string("text", text);
+    const o = v.optionsObject("options", options);
+    const addBos = o.addBos === undefined ? true : v.boolean("addBos", o.addBos);
+    const special = o.specialTokens === undefined ? false : v.boolean("specialTokens", o.specialTokens);
+    const handle = this.#handle();
+    return Array.from(await wrapNative(() => handle.tokenize(text, addBos, special)));
+  }
+
+  /**
+   * Token ids to text. A leading BOS is dropped, so `detokenize(await tokenize(s))` gives `s` back.
+   * @param options.specialTokens render special tokens as their text (default false: they render empty)
+   * @throws SpecdecError INVALID_ARGUMENT for an id outside the vocabulary
+   */
+  async detokenize(tokens: readonly number[] | Int32Array, options: { specialTokens?: boolean } = {}): Promise<string> {
+    const ids = v.tokenArray("tokens", tokens);
+    const o = v.optionsObject("options", options);
+    const special = o.specialTokens === undefined ? false : v.boolean("specialTokens", o.specialTokens);
+    const handle = this.#handle();
+    return wrapNative(() => handle.detokenize(ids, special));
+  }
+
+  /** The text of one token as generated output shows it. */
+  tokenPiece(token: number, options: { specialTokens?: boolean } = {}): string {
+    const o = v.optionsObject("options", options);
+    const special = o.specialTokens === undefined ? false : v.boolean("specialTokens", o.specialTokens);
+    return wrapNativeSync(() => this.#handle().tokenPiece(token, special));
+  }
+
+  /** Whether generating this token ends the generation (EOS, EOT and the like). */
+  isEndOfGeneration(token: number): boolean {
+    return wrapNativeSync(() => this.#handle().isEndOfGeneration(token));
+  }
+
+  /**
+   * Formats a conversation with the model's chat template (or `options.template`), ready to be a prompt.
+   * @param options.addAssistant end with the assistant's turn opened (default true)
+   * @throws SpecdecError NO_CHAT_TEMPLATE when there is no usable template
+   */
+  applyChatTemplate(messages: ChatMessage[], options: { addAssistant?: boolean; template?: string } = {}): string {
+    if (!Array.isArray(messages)) throw new SpecdecError("INVALID_ARGUMENT", "messages must be an array");
+    const o = v.optionsObject("options", options);
+    const addAssistant = o.addAssistant === undefined ? true : v.boolean("addAssistant", o.addAssistant);
+    const template = v.maybe(o.template, (x) => v.string("template", x));
+    return wrapNativeSync(() => this.#handle().applyChatTemplate(messages, addAssistant, template));
+  }
+
+  /** Creates a session: a context (KV cache) on which to generate. */
+  async createSession(options: SessionOptions = {}): Promise<Session> {
+    const native = Session.nativeOptions(options, this.info);
+    const handle = this.#handle();
+    const session = new Session(this, await wrapNative(() => handle.createSession(native)));
+    this.#sessions.add(new WeakRef(session));
+    return session;
+  }
+
+  /** Frees the model, disposing its sessions first. Work in flight finishes before memory is released. */
+  dispose(): void {
+    if (!this.#native) return;
+    for (const ref of this.#sessions) ref.deref()?.dispose();
+    this.#sessions.clear();
+    this.#native.dispose();
+    this.#native = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+}

@@ -1,0 +1,92 @@
+// Loads the compiled addon (prebuilds/ first, then build/Release, via node-gyp-build) and
+// describes its interface. Only the classes in this folder talk to it.
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { SpecdecError } from "./errors.js";
+
+export interface NativeModelInfo {
+  description: string;
+  architecture: string;
+  name: string;
+  trainContextSize: number;
+  embeddingSize: number;
+  layers: number;
+  heads: number;
+  headsKv: number;
+  parameters: number;
+  sizeBytes: number;
+  vocabSize: number;
+  vocabType: string;
+  specialTokens: { bos: number | null; eos: number | null; eot: number | null; nl: number | null; pad: number | null };
+  addBos: boolean;
+  addEos: boolean;
+  chatTemplate: string | null;
+  metadata: Record<string, string>;
+  vocabOnly: boolean;
+}
+
+export interface NativeModel {
+  info(): NativeModelInfo;
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Promise<Int32Array>;
+  detokenize(tokens: Int32Array, special: boolean): Promise<string>;
+  tokenPiece(token: number, special: boolean): string;
+  isEndOfGeneration(token: number): boolean;
+  applyChatTemplate(messages: { role: string; content: string }[], addAssistant: boolean, template?: string): string;
+  createSession(options: Record<string, unknown>): Promise<NativeSession>;
+  dispose(): void;
+}
+
+export interface NativeStep {
+  tokens: Int32Array;
+  text: string;
+  done: boolean;
+}
+
+export interface NativeStats {
+  promptTokens: number;
+  reusedTokens: number;
+  generatedTokens: number;
+  promptMs: number;
+  generationMs: number;
+  stopReason: string | null;
+}
+
+export interface NativeSession {
+  info(): { contextSize: number; batchSize: number };
+  begin(request: Record<string, unknown>): void;
+  step(): Promise<NativeStep>;
+  abort(): void;
+  stats(): NativeStats;
+  evaluateLogits(tokens: Int32Array, options: { batchSize?: number }): Promise<Float32Array>;
+  dispose(): void;
+}
+
+export interface NativeAddon {
+  loadModel(path: string, options: Record<string, unknown>): Promise<NativeModel>;
+  setNumerics(mode: "exact" | "fast"): void;
+  getNumerics(): "exact" | "fast";
+  setLogLevel(level: number): void;
+  systemInfo(): string;
+}
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const require = createRequire(import.meta.url);
+
+function load(): NativeAddon {
+  try {
+    const nodeGypBuild = require("node-gyp-build") as (dir: string) => NativeAddon;
+    return nodeGypBuild(root);
+  } catch (err) {
+    throw new SpecdecError(
+      "NATIVE_LOAD_FAILED",
+      `the specdec native addon could not be loaded (run \`npm install\` or \`npm run build\` in ${root}): ${
+        (err as Error).message
+      }`,
+      { cause: err },
+    );
+  }
+}
+
+export const addon: NativeAddon = load();

@@ -1,0 +1,250 @@
+import os from "node:os";
+
+import { SpecdecError, fromNative, wrapNative, wrapNativeSync } from "./errors.js";
+import type { Model, ModelInfo } from "./model.js";
+import type { NativeSession } from "./native.js";
+import * as v from "./validate.js";
+
+/** Options of {@link Model.createSession}. */
+export interface SessionOptions {
+  /** Context size in tokens (default: the model's training context). */
+  contextSize?: number;
+  /** Most tokens evaluated in one batch during prompt processing (default 512). */
+  batchSize?: number;
+  /** CPU threads for generation (default: the processors available to this process, at most 8). */
+  threads?: number;
+  /** CPU threads for prompt processing (default: `threads`). */
+  threadsBatch?: number;
+  /** Flash attention: "auto" (default, llama.cpp decides), "on" or "off". */
+  flashAttention?: "auto" | "on" | "off";
+}
+
+/** Options of {@link Session.generate}. */
+export interface GenerateOptions {
+  /** Stop after this many tokens (default: when the context is full). Prompt + maxTokens must fit the context. */
+  maxTokens?: number;
+  /** 0 for greedy decoding; otherwise the sampling temperature (default 0.8). */
+  temperature?: number;
+  /** Keep the k most likely tokens (default 40, 0 = off). */
+  topK?: number;
+  /** Keep the smallest set of tokens whose probability reaches p (default 0.95, 1 = off). */
+  topP?: number;
+  /** Drop tokens less likely than minP times the most likely one (default 0.05, 0 = off). */
+  minP?: number;
+  /** Divide the logits of recently seen tokens by this (default 1 = off). */
+  repeatPenalty?: number;
+  /** How many recent tokens the penalties look at (default 64, -1 = all). */
+  repeatLastN?: number;
+  /** Subtract this times a token's recent count from its logit (default 0). */
+  frequencyPenalty?: number;
+  /** Subtract this from the logit of every recently seen token (default 0). */
+  presencePenalty?: number;
+  /** Seed of the sampler: the same seed, prompt and options give the same output (default: random). */
+  seed?: number;
+  /** Stop when the text contains one of these; the stop text itself is not returned. */
+  stop?: string[];
+  /** Aborts the generation: the iterator then throws a SpecdecError with code ABORTED. */
+  signal?: AbortSignal;
+  /** Add the model's BOS token before a text prompt (default: as the model asks). */
+  addBos?: boolean;
+  /** Parse special-token text in a text prompt, e.g. chat-template markers (default true). */
+  specialTokens?: boolean;
+}
+
+/** A piece of the output: the tokens accepted since the last chunk and their text. */
+export interface GenerationChunk {
+  text: string;
+  tokens: number[];
+}
+
+/** Why a generation ended. */
+export type StopReason = "eos" | "maxTokens" | "stop" | "contextFull" | "aborted" | "error";
+
+/** Figures of the last generation of a session. */
+export interface GenerationStats {
+  /** Tokens in the prompt. */
+  promptTokens: number;
+  /** Prompt tokens whose KV cache entries were reused from the previous generation. */
+  reusedTokens: number;
+  /** Tokens generated. */
+  generatedTokens: number;
+  /** Time spent evaluating the prompt (the part not reused). */
+  promptMs: number;
+  /** Time spent generating, from the first sampled token to the end. */
+  generationMs: number;
+  /** Prompt tokens evaluated per second. */
+  promptTokensPerSecond: number;
+  /** Generated tokens per second. */
+  tokensPerSecond: number;
+  /** Why it ended, or null while none has ended. */
+  stopReason: StopReason | null;
+}
+
+const FLASH_ATTENTION = { auto: -1, off: 0, on: 1 } as const;
+
+function defaultThreads(): number {
+  return Math.max(1, Math.min(8, os.availableParallelism()));
+}
+
+/**
+ * A context on a model: its own KV cache, one generation at a time. Consecutive generations reuse
+ * the cache for the prompt prefix they share.
+ */
+export class Session {
+  /** The model this session generates with. */
+  readonly model: Model;
+  /** Context size in tokens. */
+  readonly contextSize: number;
+  #native: NativeSession | null;
+  #generation = 0;
+
+  /** @internal Use {@link Model.createSession}. */
+  constructor(model: Model, native: NativeSession) {
+    this.model = model;
+    this.#native = native;
+    this.contextSize = native.info().contextSize;
+  }
+
+  /** @internal Checks session options and turns them into the native layer's. */
+  static nativeOptions(options: SessionOptions, info: ModelInfo): Record<string, unknown> {
+    const o = v.optionsObject("options", options);
+    const threads = o.threads === undefined ? defaultThreads() : v.integer("threads", o.threads, 1, 1024);
+    return {
+      contextSize: o.contextSize === undefined ? info.trainContextSize : v.integer("contextSize", o.contextSize, 16, 1 << 24),
+      batchSize: v.maybe(o.batchSize, (x) => v.integer("batchSize", x, 1, 1 << 16)),
+      threads,
+      threadsBatch: o.threadsBatch === undefined ? threads : v.integer("threadsBatch", o.threadsBatch, 1, 1024),
+      flashAttention:
+        FLASH_ATTENTION[o.flashAttention === undefined ? "auto" : v.oneOf("flashAttention", o.flashAttention, ["auto", "on", "off"])],
+    };
+  }
+
+  /** True once {@link dispose} has been called. */
+  get disposed(): boolean {
+    return this.#native === null;
+  }
+
+  #handle(): NativeSession {
+    if (!this.#native) throw new SpecdecError("DISPOSED", "the session has been disposed");
+    return this.#native;
+  }
+
+  /** Figures of the last generation. */
+  get stats(): GenerationStats {
+    const s = wrapNativeSync(() => this.#handle().stats());
+    return {
+      ...s,
+      promptTokensPerSecond: s.promptMs > 0 ? ((s.promptTokens - s.reusedTokens) * 1000) / s.promptMs : 0,
+      tokensPerSecond: s.generationMs > 0 ? (s.generatedTokens * 1000) / s.generationMs : 0,
+      stopReason: s.stopReason as StopReason | null,
+    };
+  }
+
+  /**
+   * Generates a continuation of `prompt` (text, or token ids), streaming it in chunks. The model
+   * work runs off the main thread, a few tens of milliseconds at a time.
+   *
+   * One generation at a time: starting another while a step of this one runs throws BUSY; starting
+   * one while this one waits for its consumer supersedes it (its iterator then throws ABORTED).
+   *
+   * @throws SpecdecError CONTEXT_OVERFLOW, ABORTED, DISPOSED, BUSY, INVALID_ARGUMENT
+   */
+  async *generate(prompt: string | readonly number[] | Int32Array, options: GenerateOptions = {}): AsyncGenerator<GenerationChunk, void, undefined> {
+    const request = Session.#request(prompt, options);
+    const signal = options?.signal;
+    const native = this.#handle();
+    if (signal?.aborted) throw new SpecdecError("ABORTED", "the generation was aborted", { cause: signal.reason });
+    wrapNativeSync(() => native.begin(request));
+    const generation = ++this.#generation;
+    const onAbort = () => native.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      for (;;) {
+        let step;
+        try {
+          step = await native.step();
+        } catch (err) {
+          const e = fromNative(err);
+          if (e.code === "ABORTED" && this.disposed) {
+            throw new SpecdecError("DISPOSED", "the session was disposed during generation", { cause: e });
+          }
+          if (e.code === "ABORTED") throw new SpecdecError("ABORTED", e.message, { cause: signal?.reason ?? e });
+          throw e;
+        }
+        if (step.tokens.length > 0 || step.text.length > 0) {
+          yield { text: step.text, tokens: Array.from(step.tokens) };
+        }
+        if (step.done) return;
+        if (this.disposed) throw new SpecdecError("DISPOSED", "the session was disposed during generation");
+        if (generation !== this.#generation) {
+          throw new SpecdecError("ABORTED", "the generation was superseded by a newer one on the same session");
+        }
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Generates to the end and returns the whole text and tokens with the figures. */
+  async complete(prompt: string | readonly number[] | Int32Array, options: GenerateOptions = {}): Promise<{ text: string; tokens: number[]; stats: GenerationStats }> {
+    let text = "";
+    const tokens: number[] = [];
+    for await (const chunk of this.generate(prompt, options)) {
+      text += chunk.text;
+      tokens.push(...chunk.tokens);
+    }
+    return { text, tokens, stats: this.stats };
+  }
+
+  /**
+   * The logits of every position of `tokens`, evaluated from an empty cache in batches of
+   * `batchSize`: a Float32Array of tokens.length x vocabSize. Clears the session's cache.
+   */
+  async evaluateLogits(tokens: readonly number[] | Int32Array, options: { batchSize?: number } = {}): Promise<Float32Array> {
+    const ids = v.tokenArray("tokens", tokens);
+    const o = v.optionsObject("options", options);
+    const batchSize = v.maybe(o.batchSize, (x) => v.integer("batchSize", x, 1, 1 << 16));
+    const handle = this.#handle();
+    return wrapNative(() => handle.evaluateLogits(ids, { batchSize }));
+  }
+
+  /** Frees the context. A running generation is aborted and its iterator throws DISPOSED. */
+  dispose(): void {
+    if (!this.#native) return;
+    this.#native.dispose();
+    this.#native = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+
+  static #request(prompt: unknown, options: GenerateOptions): Record<string, unknown> {
+    const o = v.optionsObject("options", options);
+    const maybeNum = (name: keyof GenerateOptions, min: number, max: number) =>
+      v.maybe(o[name], (x) => v.number(name, x, min, max));
+    const maybeInt = (name: keyof GenerateOptions, min: number, max: number) =>
+      v.maybe(o[name], (x) => v.integer(name, x, min, max));
+    if (o.signal !== undefined) v.abortSignal("signal", o.signal);
+    return {
+      prompt: typeof prompt === "string" ? prompt : v.tokenArray("prompt", prompt),
+      maxTokens: maybeInt("maxTokens", 1, 1 << 24),
+      temperature: maybeNum("temperature", 0, 100),
+      topK: maybeInt("topK", 0, 1 << 24),
+      topP: maybeNum("topP", 0, 1),
+      minP: maybeNum("minP", 0, 1),
+      repeatPenalty: maybeNum("repeatPenalty", 0, 100),
+      repeatLastN: maybeInt("repeatLastN", -1, 1 << 24),
+      frequencyPenalty: maybeNum("frequencyPenalty", -100, 100),
+      presencePenalty: maybeNum("presencePenalty", -100, 100),
+      seed: o.seed === undefined ? Math.floor(Math.random() * 0x100000000) : v.integer("seed", o.seed, 0, 0xffffffff),
+      stop: v.maybe(o.stop, (x) => v.stringArray("stop", x)),
+      addBos: v.maybe(o.addBos, (x) => v.boolean("addBos", x)),
+      specialTokens: v.maybe(o.specialTokens, (x) => v.boolean("specialTokens", x)),
+    };
+  }
+}

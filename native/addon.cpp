@@ -1,0 +1,88 @@
+// Module init: the llama.cpp backend (once per process), logging, the numerics switch, and the
+// exported classes (per environment).
+#include <mutex>
+
+#include "addon.h"
+#include "errors.h"
+#include "ggml-cpu.h"
+#include "llama.h"
+#include "log.h"
+#include "model.h"
+#include "session.h"
+
+namespace specdec {
+
+namespace {
+
+// Batches of up to this many tokens are computed batch-invariantly in "exact" numerics: bit-identical
+// to single-token evaluation. Covers every verification batch specdec builds; prompt chunks
+// larger than this keep llama.cpp's fast kernels.
+constexpr int kExactMaxBatch = 64;
+
+Napi::Value SetNumerics(const Napi::CallbackInfo& info) {
+  std::string mode = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (mode == "exact") {
+    ggml_cpu_set_batch_invariant_max(kExactMaxBatch);
+  } else if (mode == "fast") {
+    ggml_cpu_set_batch_invariant_max(0);
+  } else {
+    throw makeError(info.Env(), "INVALID_ARGUMENT", "numerics must be \"exact\" or \"fast\"");
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value GetNumerics(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), ggml_cpu_get_batch_invariant_max() > 0 ? "exact" : "fast");
+}
+
+Napi::Value SetLogLevel(const Napi::CallbackInfo& info) {
+  int level = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  setLogLevel(level);
+  return info.Env().Undefined();
+}
+
+Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), llama_print_system_info());
+}
+
+
+}  // namespace
+
+Napi::Value ModelWrap::CreateSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto model = core(env);
+  try {
+    Napi::Object options = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+    return SessionWrap::Create(env, model, options);
+  } catch (const SpecdecException& e) {
+    throw makeError(env, e);
+  }
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    installLogger();
+    llama_backend_init();
+    ggml_cpu_set_batch_invariant_max(kExactMaxBatch);
+  });
+  auto* data = new AddonData();
+  Napi::Function model = ModelWrap::Define(env);
+  Napi::Function session = SessionWrap::Define(env);
+  data->modelClass = Napi::Persistent(model);
+  data->sessionClass = Napi::Persistent(session);
+  env.SetInstanceData<AddonData>(data);
+  exports.Set("Model", model);
+  exports.Set("Session", session);
+  exports.Set("loadModel", Napi::Function::New(env, ModelWrap::Load, "loadModel"));
+  exports.Set("setNumerics", Napi::Function::New(env, SetNumerics, "setNumerics"));
+  exports.Set("getNumerics", Napi::Function::New(env, GetNumerics, "getNumerics"));
+  exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevel, "setLogLevel"));
+  exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
+  return exports;
+}
+
+}  // namespace specdec
+
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return specdec::Init(env, exports); }
+NODE_API_MODULE(specdec, InitAll)

@@ -1,0 +1,15 @@
+// Per-environment state of the addon (one per Node.js main thread or worker thread), kept as the
+// environment's instance data so that the addon is context-aware.
+#pragma once
+
+#include <napi.h>
+
+namespace specdec {
+
+struct AddonData {
+  Napi::FunctionReference modelClass;
+  Napi::FunctionReference sessionClass;
+  static AddonData& of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+};
+
+}  // namespace specdec

@@ -1,0 +1,83 @@
+// Model: owns one llama_model (weights + vocabulary) and everything derived from it that is
+// read-only after load (token pieces, metadata).
+//
+// Threading and lifetime: a ModelCore is immutable after load() returns, so any thread may use it
+// at once (tokenize, pieces, metadata). It is held by shared_ptr: the JS wrapper, every session
+// and every queued worker hold one, so dispose() from JS only drops the wrapper's reference and the
+// weights are freed when the last user is done.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llama.h"
+
+namespace specdec {
+
+struct ModelOptions {
+  std::string path;
+  int32_t gpuLayers = -1;  // -1: all layers on the GPU when there is one
+  bool mmap = true;
+  bool vocabOnly = false;
+};
+
+class ModelCore {
+ public:
+  static std::shared_ptr<ModelCore> load(const ModelOptions& options);
+  ~ModelCore();
+  ModelCore(const ModelCore&) = delete;
+  ModelCore& operator=(const ModelCore&) = delete;
+
+  llama_model* get() const { return model_; }
+  const llama_vocab* vocab() const { return vocab_; }
+  const ModelOptions& options() const { return options_; }
+  int32_t nVocab() const { return nVocab_; }
+
+  std::vector<llama_token> tokenize(const std::string& text, bool addSpecial, bool parseSpecial) const;
+  // The text of one token as generated output shows it (control tokens render empty).
+  const std::string& piece(llama_token token) const { return pieces_[token]; }
+  std::string pieceWithSpecial(llama_token token) const;
+  std::string detokenize(const std::vector<llama_token>& tokens, bool special) const;
+  bool isEog(llama_token token) const { return llama_vocab_is_eog(vocab_, token); }
+  bool validToken(llama_token token) const { return token >= 0 && token < nVocab_; }
+  // Throws INVALID_ARGUMENT naming the first id outside [0, nVocab).
+  void checkTokens(const std::vector<llama_token>& tokens) const;
+  std::string metaString(const char* key) const;
+
+ private:
+  ModelCore(llama_model* model, ModelOptions options);
+
+  llama_model* model_;
+  const llama_vocab* vocab_;
+  ModelOptions options_;
+  int32_t nVocab_;
+  std::vector<std::string> pieces_;
+};
+
+// The JS handle of a ModelCore (class Model in the addon's exports).
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Value Load(const Napi::CallbackInfo& info);
+  explicit ModelWrap(const Napi::CallbackInfo& info);
+
+  // The core, or a DISPOSED error.
+  std::shared_ptr<ModelCore> core(Napi::Env env) const;
+
+ private:
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Tokenize(const Napi::CallbackInfo& info);
+  Napi::Value Detokenize(const Napi::CallbackInfo& info);
+  Napi::Value TokenPiece(const Napi::CallbackInfo& info);
+  Napi::Value IsEndOfGeneration(const Napi::CallbackInfo& info);
+  Napi::Value ApplyChatTemplate(const Napi::CallbackInfo& info);
+  Napi::Value CreateSession(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<ModelCore> core_;
+};
+
+}  // namespace specdec

@@ -1,0 +1,114 @@
+#include "sampling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace specdec {
+
+float Distribution::probOf(llama_token t) const {
+  for (size_t i = 0; i < tokens.size(); i++) {
+    if (tokens[i] == t) return probs[i];
+  }
+  return 0.0f;
+}
+
+Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
+
+double Sampler::uniform() { return (double)(rng_() >> 11) * 0x1.0p-53; }
+
+// Applies repeat / frequency / presence penalties (llama.cpp's definitions) to a copy of the
+// logits, or returns the logits untouched when no penalty is active.
+const float* Sampler::penalized(const float* logits, int32_t nVocab, const std::vector<llama_token>& history) {
+  if (!params_.penalties() || history.empty()) return logits;
+  scratch_.assign(logits, logits + nVocab);
+  size_t n = params_.repeatLastN < 0 ? history.size() : std::min<size_t>(history.size(), params_.repeatLastN);
+  counts_.resize(nVocab, 0);
+  for (size_t i = history.size() - n; i < history.size(); i++) {
+    llama_token t = history[i];
+    if (t >= 0 && t < nVocab) counts_[t]++;
+  }
+  for (size_t i = history.size() - n; i < history.size(); i++) {
+    llama_token t = history[i];
+    if (t < 0 || t >= nVocab || counts_[t] == 0) continue;
+    float& l = scratch_[t];
+    l = l <= 0 ? l * params_.repeatPenalty : l / params_.repeatPenalty;
+    l -= (float)counts_[t] * params_.frequencyPenalty + params_.presencePenalty;
+    counts_[t] = 0;  // each distinct token once
+  }
+  return scratch_.data();
+}
+
+llama_token Sampler::sample(const float* logits, int32_t nVocab, const std::vector<llama_token>& history) {
+  if (params_.greedy()) {
+    const float* l = penalized(logits, nVocab, history);
+    return (llama_token)(std::max_element(l, l + nVocab) - l);  // first maximum, as llama.cpp's greedy
+  }
+  Distribution dist;
+  distribution(logits, nVocab, history, dist);
+  return draw(dist);
+}
+
+void Sampler::distribution(const float* logits, int32_t nVocab, const std::vector<llama_token>& history,
+                           Distribution& out) {
+  const float* l = penalized(logits, nVocab, history);
+  out.tokens.clear();
+  out.probs.clear();
+  if (params_.greedy()) {
+    out.tokens.push_back((llama_token)(std::max_element(l, l + nVocab) - l));
+    out.probs.push_back(1.0f);
+    return;
+  }
+  // top-k: the k largest logits, sorted descending (ties by lower id, so results are stable).
+  auto byLogit = [l](llama_token a, llama_token b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
+  order_.resize(nVocab);
+  std::iota(order_.begin(), order_.end(), 0);
+  size_t k = params_.topK > 0 ? std::min<size_t>(params_.topK, nVocab) : nVocab;
+  if (k < (size_t)nVocab) {
+    std::nth_element(order_.begin(), order_.begin() + k, order_.end(), byLogit);
+    order_.resize(k);
+  }
+  std::sort(order_.begin(), order_.end(), byLogit);
+
+  // Probabilities at temperature 1 for top-p and min-p.
+  const float maxLogit = l[order_[0]];
+  std::vector<float>& p = out.probs;
+  p.resize(order_.size());
+  double sum = 0;
+  for (size_t i = 0; i < order_.size(); i++) sum += (p[i] = std::exp(l[order_[i]] - maxLogit));
+  size_t keep = order_.size();
+  if (params_.topP < 1.0f) {
+    double cum = 0;
+    for (size_t i = 0; i < keep; i++) {
+      cum += p[i] / sum;
+      if (cum >= params_.topP) {
+        keep = i + 1;
+        break;
+      }
+    }
+  }
+  if (params_.minP > 0.0f) {
+    const float threshold = params_.minP * p[0];  // p[0] is the max, unnormalised
+    size_t i = 1;
+    while (i < keep && p[i] >= threshold) i++;
+    keep = i;
+  }
+  // Temperature over the kept candidates.
+  out.tokens.assign(order_.begin(), order_.begin() + keep);
+  p.resize(keep);
+  double total = 0;
+  for (size_t i = 0; i < keep; i++) total += (p[i] = std::exp((l[out.tokens[i]] - maxLogit) / params_.temperature));
+  for (float& v : p) v = (float)(v / total);
+}
+
+llama_token Sampler::draw(const Distribution& dist) {
+  double u = uniform();
+  double cum = 0;
+  for (size_t i = 0; i < dist.tokens.size(); i++) {
+    cum += dist.probs[i];
+    if (u < cum) return dist.tokens[i];
+  }
+  return dist.tokens.back();
+}
+
+}  // namespace specdec

@@ -1,0 +1,63 @@
+// Sampling: turns one position's logits into a token, greedily or by drawing from the
+// distribution that the sampler chain leaves (repeat penalties -> top-k -> top-p -> min-p ->
+// temperature, the order of llama.cpp's common sampler). The distribution is exposed as a value
+// (Distribution) so that speculative verification can compare the main model's p with a
+// drafter's q computed by the same chain.
+//
+// Threading: a Sampler belongs to one session and is used by one worker at a time.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "llama.h"
+
+namespace specdec {
+
+struct SamplingParams {
+  float temperature = 0.8f;  // <= 0: greedy (argmax after penalties)
+  int32_t topK = 40;         // 0: off
+  float topP = 0.95f;        // 1: off
+  float minP = 0.05f;        // 0: off
+  float repeatPenalty = 1.0f;
+  int32_t repeatLastN = 64;
+  float frequencyPenalty = 0.0f;
+  float presencePenalty = 0.0f;
+  uint32_t seed = 0;
+  bool greedy() const { return temperature <= 0.0f; }
+  bool penalties() const {
+    return repeatLastN != 0 && (repeatPenalty != 1.0f || frequencyPenalty != 0.0f || presencePenalty != 0.0f);
+  }
+};
+
+// A sparse distribution over tokens, sorted by probability, descending; probs sum to 1.
+struct Distribution {
+  std::vector<llama_token> tokens;
+  std::vector<float> probs;
+  float probOf(llama_token t) const;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& params);
+
+  const SamplingParams& params() const { return params_; }
+  // history: the tokens before this position (for the repeat penalties).
+  llama_token sample(const float* logits, int32_t nVocab, const std::vector<llama_token>& history);
+  void distribution(const float* logits, int32_t nVocab, const std::vector<llama_token>& history, Distribution& out);
+  llama_token draw(const Distribution& dist);
+  // A uniform number in [0, 1) from the session's seeded generator.
+  double uniform();
+
+ private:
+  const float* penalized(const float* logits, int32_t nVocab, const std::vector<llama_token>& history);
+
+  SamplingParams params_;
+  std::mt19937_64 rng_;
+  std::vector<float> scratch_;
+  std::vector<int32_t> counts_;
+  std::vector<llama_token> order_;
+};
+
+}  // namespace specdec

@@ -1,0 +1,78 @@
+// PromiseWorker: runs `work` on the libuv pool and settles a promise with `done(env, result)` on
+// the main thread. `work` must only touch plain C++ data (copied from JS before queueing) and
+// objects kept alive by shared_ptrs it captures; it may throw SpecdecException (or any
+// std::exception, reported as code INTERNAL), which rejects the promise. `settle`, if given, runs
+// on the main thread first in both cases (e.g. to clear a busy flag).
+#pragma once
+
+#include <napi.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "errors.h"
+
+namespace specdec {
+
+template <typename Result>
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  using Work = std::function<Result()>;
+  using Done = std::function<Napi::Value(Napi::Env, Result&)>;
+  using Settle = std::function<void()>;
+
+  static Napi::Promise Run(Napi::Env env, Work work, Done done, Settle settle = nullptr) {
+    auto* worker = new PromiseWorker(env, std::move(work), std::move(done), std::move(settle));
+    Napi::Promise promise = worker->deferred_.Promise();
+    worker->Queue();
+    return promise;
+  }
+
+ protected:
+  void Execute() override {
+    try {
+      result_.emplace(work_());
+    } catch (const SpecdecException& e) {
+      code_ = e.code();
+      SetError(e.what());
+    } catch (const std::exception& e) {
+      code_ = "INTERNAL";
+      SetError(e.what());
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (settle_) settle_();
+    try {
+      deferred_.Resolve(done_(env, *result_));
+    } catch (const SpecdecException& e) {
+      deferred_.Reject(makeError(env, e).Value());
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+  void OnError(const Napi::Error& e) override {
+    if (settle_) settle_();
+    deferred_.Reject(makeError(Env(), code_, e.Message()).Value());
+  }
+
+ private:
+  PromiseWorker(Napi::Env env, Work work, Done done, Settle settle)
+      : Napi::AsyncWorker(env, "specdec"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)),
+        done_(std::move(done)),
+        settle_(std::move(settle)) {}
+
+  Napi::Promise::Deferred deferred_;
+  Work work_;
+  Done done_;
+  Settle settle_;
+  std::optional<Result> result_;
+  std::string code_;
+};
+
+}  // namespace specdec
