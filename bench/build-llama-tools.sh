@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's own tools (llama-completion, llama-speculative-simple, llama-bench) from the
+# same pinned, patched source as the addon (deps/llama.cpp), with llama.cpp's default options,
+# into build-tools/. Used by the benchmarks and to record test references. The patch is inert
+# in these tools (its switch defaults to off), so they behave as upstream.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+node scripts/deps.mjs
+cmake -S deps/llama.cpp -B build-tools -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+  -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON \
+  -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=ON >/dev/null
+ninja -C build-tools -j"$(nproc)" llama-completion llama-speculative-simple llama-bench

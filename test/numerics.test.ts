@@ -1,0 +1,67 @@
+// Batched vs single-token evaluation. In "exact" numerics (the default), a batch of up to 64
+// tokens must give bit-identical logits to evaluating the same tokens one at a time: that is what
+// lets speculative verification reproduce plain greedy decoding token for token. In "fast"
+// numerics (llama.cpp's defaults) they may differ; the size of the difference is printed.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { loadModel, setNumerics, type Model, type Session } from "../lib/index.js";
+import { benchPrompts, MAIN } from "./helpers/env.js";
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function argmaxFlips(a: Float32Array, b: Float32Array, vocab: number): number {
+  let flips = 0;
+  for (let p = 0; p < a.length / vocab; p++) {
+    let ia = 0;
+    let ib = 0;
+    for (let i = 1; i < vocab; i++) {
+      if (a[p * vocab + i] > a[p * vocab + ia]) ia = i;
+      if (b[p * vocab + i] > b[p * vocab + ib]) ib = i;
+    }
+    if (ia !== ib) flips++;
+  }
+  return flips;
+}
+
+describe("numerics of batched evaluation (main-q8_0)", () => {
+  let model: Model;
+  let session: Session;
+  let tokens: number[];
+  beforeAll(async () => {
+    model = await loadModel(MAIN);
+    session = await model.createSession({ contextSize: 1024, threads: 2 });
+    // 600 tokens: deep enough (KV >= 512) for llama.cpp's single-token attention to take its
+    // split-KV path, one of the two sources of batch dependence.
+    const text = benchPrompts().map((p) => p.prompt).join("\n");
+    tokens = (await model.tokenize(text)).slice(0, 600);
+    expect(tokens.length).toBe(600);
+  });
+  afterAll(() => {
+    session.dispose();
+    model.dispose();
+    setNumerics("exact");
+  });
+
+  it("exact: batches of 2 to 64 tokens are bit-identical to single tokens", async () => {
+    setNumerics("exact");
+    const single = await session.evaluateLogits(tokens, { batchSize: 1 });
+    for (const batchSize of [2, 5, 17, 64]) {
+      const batched = await session.evaluateLogits(tokens, { batchSize });
+      expect(maxAbsDiff(single, batched), `batch ${batchSize}`).toBe(0);
+    }
+  });
+
+  it("fast: llama.cpp's default kernels make batched logits differ", async () => {
+    setNumerics("fast");
+    const single = await session.evaluateLogits(tokens, { batchSize: 1 });
+    const batched = await session.evaluateLogits(tokens, { batchSize: 5 });
+    const diff = maxAbsDiff(single, batched);
+    const flips = argmaxFlips(single, batched, model.vocabSize);
+    console.log(`fast numerics, batches of 5: max |logit diff| ${diff.toFixed(4)}, argmax flips ${flips}/${tokens.length}`);
+    expect(diff).toBeGreaterThan(0);
+  });
+});
