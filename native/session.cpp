@@ -6,6 +6,7 @@
 #include "addon.h"
 #include "args.h"
 #include "errors.h"
+#include "turns.h"
 #include "worker.h"
 
 namespace specdec {
@@ -52,6 +53,11 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
   // llama.cpp rounds the KV cache up (to a multiple of 256); the session keeps to what was asked.
   nCtx_ = std::min(params.n_ctx, llama_n_ctx(ctx_.get()));
   nBatch_ = llama_n_batch(ctx_.get());
+}
+
+void SessionCore::pauseThreads() {
+  ggml_threadpool_pause(threadpool_.get());
+  if (threadpoolBatch_) ggml_threadpool_pause(threadpoolBatch_.get());
 }
 
 bool SessionCore::abortCallback(void* data) { return static_cast<SessionCore*>(data)->abort_.load(); }
@@ -113,7 +119,9 @@ void SessionCore::decode(const llama_token* tokens, int32_t n, bool allLogits) {
     batch_.logits[i] = allLogits || i == n - 1;
   }
   batch_.n_tokens = n;
+  CpuTurns::instance().acquire();
   int32_t rc = llama_decode(ctx_.get(), batch_);
+  if (CpuTurns::instance().release()) pauseThreads();
   if (rc != 0) {
     // Whatever part of the batch was stored is dropped, so the cache matches kvTokens_ again.
     llama_memory_seq_rm(llama_get_memory(ctx_.get()), 0, (llama_pos)kvTokens_.size(), -1);
@@ -176,9 +184,11 @@ StepResult SessionCore::step() {
       if (msSince(start) >= request_.chunkMs) break;
     }
   } catch (const SpecdecException& e) {
+    pauseThreads();
     finish(e.code() == "ABORTED" ? "aborted" : "error");
     throw;
   }
+  pauseThreads();  // until the next step, the threads sleep instead of polling
   out.text = text_ ? text_->take() : std::string();
   out.done = phase_ == Phase::Done;
   return out;
@@ -201,6 +211,7 @@ std::vector<float> SessionCore::evaluateLogits(const std::vector<llama_token>& t
       std::memcpy(&out[(i + j) * nVocab], llama_get_logits_ith(ctx_.get(), j), nVocab * sizeof(float));
     }
   }
+  pauseThreads();
   return out;
 }
 

@@ -90,6 +90,7 @@ class SessionCore {
   void acceptToken(llama_token token, StepResult& out);
   void decode(const llama_token* tokens, int32_t n, bool allLogits);
   void finish(const char* reason);
+  void pauseThreads();
   static bool abortCallback(void* data);
 
   struct FreeThreadpool {
