@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm install` hook: use a prebuilt binary when one fits this platform, otherwise fetch the
 // pinned llama.cpp source (scripts/deps.mjs) and build the addon with cmake-js.
-// SPECDEC_BUILD_FROM_SOURCE=1 forces the build; SPECDEC_CUDA=1 builds the CUDA backend.
+// --from-source or SPECDEC_BUILD_FROM_SOURCE=1 forces the build; SPECDEC_CUDA=1 builds the CUDA
+// backend.
 import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -12,7 +13,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
 
 function prebuildFits() {
-  if (process.env.SPECDEC_BUILD_FROM_SOURCE === "1") return false;
+  if (process.env.SPECDEC_BUILD_FROM_SOURCE === "1" || process.argv.includes("--from-source")) return false;
   try {
     const found = require("node-gyp-build").resolve(root);
     return found.includes(`${path.sep}prebuilds${path.sep}`);

@@ -6,18 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, SpecdecError, type Model } from "../lib/index.js";
 import { tempDir, tinyModel } from "./helpers/env.js";
-
-async function expectCode(p: Promise<unknown> | (() => unknown), code: string, message?: RegExp) {
-  let caught: unknown;
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, `expected a SpecdecError ${code}`).toBeInstanceOf(SpecdecError);
-  expect((caught as SpecdecError).code).toBe(code);
-  if (message) expect((caught as SpecdecError).message).toMatch(message);
-}
+import { expectCode } from "./helpers/expect.js";
 
 describe("bad model files", () => {
   const dir = tempDir();
@@ -152,20 +141,6 @@ describe("bad calls on a loaded model", () => {
     await expectCode(m.createSession(), "DISPOSED");
     expect(() => m.isEndOfGeneration(2)).toThrow(/disposed/);
     m.dispose(); // twice is fine
-  });
-
-  it("a second generation on a busy session", async () => {
-    const session = await model.createSession({ contextSize: 64 });
-    const first = session.generate("the", { maxTokens: 40, temperature: 0 });
-    await first.next();
-    const inFlight = first.next(); // a step is running now
-    await expectCode(session.generate("the", { maxTokens: 2 }).next(), "BUSY");
-    await inFlight;
-    // between steps, a new generation supersedes the suspended one
-    const second = session.complete("the", { maxTokens: 3, temperature: 0 });
-    await expectCode(first.next(), "ABORTED", /superseded/);
-    expect((await second).tokens.length).toBe(3);
-    session.dispose();
   });
 
   it("model without a chat template", () => {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, SpecdecError, type Model } from "../lib/index.js";
 import { MAIN } from "./helpers/env.js";
+import { expectCode } from "./helpers/expect.js";
 
 // The step in flight when a session is disposed either is cut short (DISPOSED at once) or
 // finishes and yields its chunk (DISPOSED on the next call).
@@ -168,6 +169,20 @@ describe("main-q8_0", () => {
     console.log(`event loop: ${ticks} ticks in ${elapsed.toFixed(0)} ms, worst gap ${worst.toFixed(1)} ms`);
     expect(ticks).toBeGreaterThan(elapsed / 5 / 4);
     expect(worst).toBeLessThan(250);
+    session.dispose();
+  });
+
+  it("a second generation on a busy session", async () => {
+    const session = await model.createSession({ contextSize: 512, threads: 2 });
+    const first = session.generate("the", { maxTokens: 200, temperature: 0 });
+    await first.next();
+    const inFlight = first.next(); // a step is running now
+    await expectCode(session.generate("the", { maxTokens: 2 }).next(), "BUSY");
+    await inFlight;
+    // between steps, a new generation supersedes the suspended one
+    const second = session.complete("the", { maxTokens: 3, temperature: 0 });
+    await expectCode(first.next(), "ABORTED", /superseded/);
+    expect((await second).tokens.length).toBe(3);
     session.dispose();
   });
 

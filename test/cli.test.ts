@@ -1,0 +1,37 @@
+// The command line, run as a user would: a child process of `specdec generate`.
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+
+import { describe, expect, it } from "vitest";
+
+import { MAIN, repoRoot } from "./helpers/env.js";
+
+const cli = path.join(repoRoot, "dist/cli.js");
+
+function run(...args: string[]) {
+  return spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", timeout: 60_000 });
+}
+
+describe("specdec CLI", () => {
+  it("generate streams the completion and prints the speed", () => {
+    const r = run("generate", "-m", MAIN, "-p", "def fib(n):", "-n", "24", "--temp", "0", "-t", "2");
+    expect(r.status).toBe(0);
+    expect(r.stdout.startsWith("def fib(n):")).toBe(true);
+    expect(r.stdout.length).toBeGreaterThan("def fib(n):".length + 10);
+    expect(r.stderr).toMatch(/generated: 24 tokens, [\d.]+ t\/s/);
+  });
+
+  it("usage errors exit with 2 and the usage text", () => {
+    const r = run("generate", "-p", "x");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--model and --prompt are required/);
+    expect(run("frobnicate").status).toBe(2);
+    expect(run("generate", "-m", MAIN, "-p", "x", "-n", "lots").stderr).toMatch(/--max-tokens must be a number/);
+  });
+
+  it("a missing model is a clear error, not a crash", () => {
+    const r = run("generate", "-m", "/nonexistent/model.gguf", "-p", "x");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/MODEL_NOT_FOUND/);
+  });
+});
