@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Plain (non-speculative) greedy decoding, side by side in one run: specdec, llama.cpp's own
-// llama-completion built from the same pinned source, and node-llama-cpp 3.21.1. Same model,
+// Plain (non-speculative) greedy decoding, side by side in one run: specdec (exact numerics, the
+// default, and fast), llama.cpp's own llama-completion built from the same pinned source, and
+// node-llama-cpp 3.21.1. Same model,
 // threads, context and prompts (../shared/bench/prompts.jsonl). The systems take turns, round
 // after round, so that drift of the machine's speed hits all of them alike; the report gives, per
 // round, the median over prompts of each system's tokens/s relative to llama.cpp, then the median
@@ -59,6 +60,7 @@ fs.writeFileSync(jobFile, JSON.stringify(job));
 const systems = [
   { name: "llama.cpp", runner: "bench/systems/llama-completion.mjs" },
   { name: "specdec", runner: "bench/systems/specdec.mjs" },
+  { name: "specdec fast", runner: "bench/systems/specdec.mjs", env: { SPECDEC_NUMERICS: "fast" } },
   ...(usePeer ? [{ name: "node-llama-cpp", runner: "bench/systems/node-llama-cpp.mjs" }] : []),
 ];
 
@@ -73,7 +75,7 @@ const results = []; // results[round][system] = Map(id -> {tps, text})
 for (let r = 0; r < rounds; r++) {
   const round = {};
   for (const sys of systems) {
-    const out = sh(process.execPath, [sys.runner, jobFile]);
+    const out = sh(process.execPath, [sys.runner, jobFile], { env: { ...process.env, ...sys.env } });
     round[sys.name] = new Map(out.trim().split("\n").map((l) => JSON.parse(l)).map((x) => [x.id, x]));
     process.stderr.write(`round ${r + 1}/${rounds}: ${sys.name} done\n`);
   }

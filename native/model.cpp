@@ -187,8 +187,10 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("trainContextSize", llama_model_n_ctx_train(m));
   o.Set("embeddingSize", llama_model_n_embd(m));
   o.Set("layers", llama_model_n_layer(m));
-  o.Set("heads", llama_model_n_head(m));
-  o.Set("headsKv", llama_model_n_head_kv(m));
+  // Per-layer figures abort inside llama.cpp when there are no layers (vocabulary-only loads).
+  const bool layered = llama_model_n_layer(m) > 0;
+  o.Set("heads", layered ? llama_model_n_head(m) : 0);
+  o.Set("headsKv", layered ? llama_model_n_head_kv(m) : 0);
   o.Set("parameters", (double)llama_model_n_params(m));
   o.Set("sizeBytes", (double)llama_model_size(m));
   o.Set("vocabSize", core->nVocab());

@@ -61,12 +61,24 @@ void Sampler::distribution(const float* logits, int32_t nVocab, const std::vecto
   }
   // top-k: the k largest logits, sorted descending (ties by lower id, so results are stable).
   auto byLogit = [l](llama_token a, llama_token b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
-  order_.resize(nVocab);
-  std::iota(order_.begin(), order_.end(), 0);
   size_t k = params_.topK > 0 ? std::min<size_t>(params_.topK, nVocab) : nVocab;
   if (k < (size_t)nVocab) {
-    std::nth_element(order_.begin(), order_.begin() + k, order_.end(), byLogit);
-    order_.resize(k);
+    // One pass with a heap of the k best so far (its front is the worst of them): most tokens
+    // fail the first comparison, so this costs little more than reading the logits.
+    order_.clear();
+    for (llama_token t = 0; t < nVocab; t++) {
+      if (order_.size() < k) {
+        order_.push_back(t);
+        std::push_heap(order_.begin(), order_.end(), byLogit);
+      } else if (byLogit(t, order_.front())) {
+        std::pop_heap(order_.begin(), order_.end(), byLogit);
+        order_.back() = t;
+        std::push_heap(order_.begin(), order_.end(), byLogit);
+      }
+    }
+  } else {
+    order_.resize(nVocab);
+    std::iota(order_.begin(), order_.end(), 0);
   }
   std::sort(order_.begin(), order_.end(), byLogit);
 

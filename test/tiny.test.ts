@@ -38,3 +38,14 @@ describe("tiny generated models", () => {
     session.dispose();
   });
 });
+
+describe("vocabulary-only models", () => {
+  it("tokenize and detokenize, but cannot generate", async () => {
+    const model = await loadModel(tinyModel(), { vocabOnly: true });
+    expect(model.info.vocabOnly).toBe(true);
+    const tokens = await model.tokenize("the def");
+    expect(await model.detokenize(tokens)).toBe("the def");
+    await expect(model.createSession()).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: /vocabOnly/ });
+    model.dispose();
+  });
+});
