@@ -95,7 +95,8 @@ lines.push(`| --- | ${systems.map(() => "---").join(" | ")} | --- | --- |`);
 for (const p of prompts) {
   const tps = (name) => median(results.map((round) => round[name].get(p.id).tps));
   const ratio = median(results.map((round) => round.specdec.get(p.id).tps / round["llama.cpp"].get(p.id).tps));
-  const same = results[0].specdec.get(p.id).text === results[0]["llama.cpp"].get(p.id).text;
+  // llama-completion ends its output with blank lines of its own: compare without trailing space.
+  const same = results[0].specdec.get(p.id).text.trimEnd() === results[0]["llama.cpp"].get(p.id).text.trimEnd();
   lines.push(`| ${p.id} | ${systems.map((s) => fmt(tps(s.name))).join(" | ")} | ${fmt(ratio, 3)} | ${same ? "yes" : "no"} |`);
 }
 lines.push("");

@@ -15,13 +15,11 @@ namespace {
 double msSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
+
+llama_batch* newBatch(int32_t n) { return new llama_batch(llama_batch_init(n, 0, 1)); }
 }  // namespace
 
 // ---- SessionCore ------------------------------------------------------------------------------
-
-namespace {
-llama_batch* newBatch(int32_t n) { return new llama_batch(llama_batch_init(n, 0, 1)); }
-}  // namespace
 
 SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions& options)
     : model_(std::move(model)), batchOwner_(newBatch((int32_t)std::max<uint32_t>(options.batchSize, 1))), batch_(*batchOwner_) {
@@ -336,7 +334,7 @@ Napi::Value SessionWrap::Step(const Napi::CallbackInfo& info) {
         o.Set("done", result.done);
         return o;
       },
-      [core]() { core->busy = false; });
+      [core]() { core->settle(); });
 }
 
 Napi::Value SessionWrap::Abort(const Napi::CallbackInfo& info) {
@@ -346,7 +344,7 @@ Napi::Value SessionWrap::Abort(const Napi::CallbackInfo& info) {
 
 Napi::Value SessionWrap::Stats(const Napi::CallbackInfo& info) {
   auto core = this->core(info.Env());
-  const GenerationStats& s = core->stats();
+  const GenerationStats& s = core->publishedStats;
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("promptTokens", s.promptTokens);
   o.Set("reusedTokens", s.reusedTokens);
@@ -378,7 +376,7 @@ Napi::Value SessionWrap::EvaluateLogits(const Napi::CallbackInfo& info) {
         std::memcpy(a.Data(), logits.data(), logits.size() * sizeof(float));
         return a;
       },
-      [core]() { core->busy = false; });
+      [core]() { core->settle(); });
 }
 
 Napi::Value SessionWrap::Dispose(const Napi::CallbackInfo& info) {

@@ -76,9 +76,16 @@ class SessionCore {
   std::vector<float> evaluateLogits(const std::vector<llama_token>& tokens, uint32_t batchSize);
 
   void requestAbort() { abort_.store(true); }
-  // Main thread only: a worker is queued or running on this core.
+
+  // Main thread only: whether a worker is queued or running on this core, and the statistics
+  // as of the last finished step (the worker's own copy may be changing meanwhile).
   bool busy = false;
-  const GenerationStats& stats() const { return stats_; }
+  GenerationStats publishedStats;
+  // Main thread, when no worker runs: ends the busy state and publishes the statistics.
+  void settle() {
+    busy = false;
+    publishedStats = stats_;
+  }
 
  private:
   using Clock = std::chrono::steady_clock;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmark runner for llama.cpp's llama-completion (build-tools/): one process per prompt,
 // tokens/s of the generation phase as the tool itself reports it ("eval time").
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,15 +12,9 @@ const job = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 for (const p of job.prompts) {
   const args = ["-m", job.model, "-p", p.prompt, "-n", String(p.n_predict), "--temp", "0", "-t", String(job.threads),
     "-c", String(job.ctx), "-no-cnv", "--no-display-prompt"];
-  let stdout;
-  let stderr;
-  try {
-    stdout = execFileSync(bin, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 26 });
-    stderr = "";
-  } catch (err) {
-    stdout = err.stdout ?? "";
-    stderr = err.stderr ?? "";
-  }
+  const r = spawnSync(bin, args, { encoding: "utf8", maxBuffer: 1 << 26 });
+  const stdout = r.stdout ?? "";
+  const stderr = r.stderr ?? "";
   const all = stdout + stderr;
   const m = /eval time =\s*([\d.]+) ms \/\s*(\d+) runs/.exec(all.split("prompt eval time").join("PROMPT"));
   if (!m) throw new Error(`llama-completion printed no timing for ${p.id}:\n${all.slice(-2000)}`);
