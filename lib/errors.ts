@@ -16,6 +16,8 @@ export type SpecdecErrorCode =
   | "BUSY"
   /** llama.cpp could not create a context (usually out of memory). */
   | "CONTEXT_FAILED"
+  /** A draft model's vocabulary differs from the main model's. */
+  | "VOCAB_MISMATCH"
   /** llama.cpp failed to evaluate a batch. */
   | "DECODE_FAILED"
   /** The model has no chat template and none was given, or llama.cpp does not support it. */
@@ -47,6 +49,7 @@ const KNOWN_CODES = new Set<string>([
   "BUSY",
   "CONTEXT_FAILED",
   "DECODE_FAILED",
+  "VOCAB_MISMATCH",
   "NO_CHAT_TEMPLATE",
   "NATIVE_LOAD_FAILED",
   "INTERNAL",

@@ -3,6 +3,7 @@ export { loadModel, Model, type LoadModelOptions, type ModelInfo, type ChatMessa
 export {
   Session,
   type SessionOptions,
+  type DraftOptions,
   type GenerateOptions,
   type GenerationChunk,
   type GenerationStats,

@@ -72,6 +72,11 @@ export class Model {
     return this.#native;
   }
 
+  /** @internal The native handle, for a session that uses this model as its draft. */
+  nativeHandle(): NativeModel {
+    return this.#handle();
+  }
+
   /**
    * Text to token ids.
    * @param options.addBos add the model's BOS token when it uses one (default true)
@@ -126,7 +131,7 @@ export class Model {
 
   /** Creates a session: a context (KV cache) on which to generate. */
   async createSession(options: SessionOptions = {}): Promise<Session> {
-    const native = Session.nativeOptions(options, this.info);
+    const native = Session.nativeOptions(options, this.info, Model);
     const handle = this.#handle();
     const session = new Session(this, await wrapNative(() => handle.createSession(native)));
     this.#sessions.add(new WeakRef(session));

@@ -50,15 +50,22 @@ export interface NativeStats {
   generatedTokens: number;
   promptMs: number;
   generationMs: number;
+  mainDecodes: number;
+  drafted: number;
+  accepted: number;
+  draftedAt: number[];
+  acceptedAt: number[];
+  draftMs: number;
+  mainMs: number;
   stopReason: string | null;
 }
 
 export interface NativeSession {
-  info(): { contextSize: number; batchSize: number };
+  info(): { contextSize: number; batchSize: number; hasDraft: boolean };
   begin(request: Record<string, unknown>): void;
   step(): Promise<NativeStep>;
   abort(): void;
-  stats(): NativeStats;
+  stats(): { last: NativeStats; totals: NativeStats };
   evaluateLogits(tokens: Int32Array, options: { batchSize?: number }): Promise<Float32Array>;
   dispose(): void;
 }

@@ -2,7 +2,7 @@ import os from "node:os";
 
 import { SpecdecError, fromNative, wrapNative, wrapNativeSync } from "./errors.js";
 import type { Model, ModelInfo } from "./model.js";
-import type { NativeSession } from "./native.js";
+import type { NativeSession, NativeStats } from "./native.js";
 import * as v from "./validate.js";
 
 /** Options of {@link Model.createSession}. */
@@ -17,6 +17,28 @@ export interface SessionOptions {
   threadsBatch?: number;
   /** Flash attention: "auto" (default, llama.cpp decides), "on" or "off". */
   flashAttention?: "auto" | "on" | "off";
+  /**
+   * Speculative decoding with a draft model: a smaller model with the same vocabulary (or a
+   * quantized copy of this one) guesses ahead, and this model verifies the guesses in one batch.
+   * The output is exactly what this model alone produces (greedy), or has exactly its
+   * distribution (sampling).
+   */
+  draft?: DraftOptions;
+}
+
+/** Options of the draft model of a session. */
+export interface DraftOptions {
+  /** The draft model. Its vocabulary must match (else VOCAB_MISMATCH). */
+  model: Model;
+  /** Most tokens drafted per round, 1 to 63 (default 8). */
+  maxTokens?: number;
+  /**
+   * Pick the draft length each round from measured acceptance and costs, down to not drafting at
+   * all when it does not pay (default true). With false, every round drafts maxTokens.
+   */
+  adaptive?: boolean;
+  /** Greedy drafting stops early when the draft model's confidence falls below this (default 0.5; 0 = never). */
+  minConfidence?: number;
 }
 
 /** Options of {@link Session.generate}. */
@@ -60,7 +82,7 @@ export interface GenerationChunk {
 /** Why a generation ended. */
 export type StopReason = "eos" | "maxTokens" | "stop" | "contextFull" | "aborted" | "error";
 
-/** Figures of the last generation of a session. */
+/** Figures of a generation (or, for {@link Session.totals}, of every finished one added up). */
 export interface GenerationStats {
   /** Tokens in the prompt. */
   promptTokens: number;
@@ -76,6 +98,24 @@ export interface GenerationStats {
   promptTokensPerSecond: number;
   /** Generated tokens per second. */
   tokensPerSecond: number;
+  /** Main-model evaluations while generating: plain steps and verification batches. */
+  mainDecodes: number;
+  /** Generated tokens per main-model evaluation (1 without speculation). */
+  tokensPerStep: number;
+  /** Tokens proposed by the drafter and checked by the main model. */
+  drafted: number;
+  /** Drafted tokens the main model kept. */
+  accepted: number;
+  /** accepted / drafted (0 when nothing was drafted). */
+  acceptanceRate: number;
+  /** By position in the draft (0 = first drafted token): how many were checked. */
+  draftedAt: number[];
+  /** By position in the draft: how many were kept. */
+  acceptedAt: number[];
+  /** Time spent drafting. */
+  draftMs: number;
+  /** Time spent in main-model evaluations while generating (plain steps and verification). */
+  mainMs: number;
   /** Why it ended, or null while none has ended. */
   stopReason: StopReason | null;
 }
@@ -106,11 +146,14 @@ export class Session {
   }
 
   /** @internal Checks session options and turns them into the native layer's. */
-  static nativeOptions(options: SessionOptions, info: ModelInfo): Record<string, unknown> {
+  static nativeOptions(options: SessionOptions, info: ModelInfo, modelClass: typeof Model): Record<string, unknown> {
     const o = v.optionsObject("options", options);
     const threads = o.threads === undefined ? defaultThreads() : v.integer("threads", o.threads, 1, 1024);
+    const contextSize =
+      o.contextSize === undefined ? info.trainContextSize : v.integer("contextSize", o.contextSize, 16, 1 << 24);
     return {
-      contextSize: o.contextSize === undefined ? info.trainContextSize : v.integer("contextSize", o.contextSize, 16, 1 << 24),
+      contextSize,
+      draft: o.draft === undefined ? undefined : Session.#draftOptions(o.draft, contextSize, modelClass),
       batchSize: v.maybe(o.batchSize, (x) => v.integer("batchSize", x, 1, 1 << 16)),
       threads,
       threadsBatch: o.threadsBatch === undefined ? threads : v.integer("threadsBatch", o.threadsBatch, 1, 1024),
@@ -119,9 +162,27 @@ export class Session {
     };
   }
 
+  static #draftOptions(draft: unknown, contextSize: number, modelClass: typeof Model): Record<string, unknown> {
+    const d = v.optionsObject("draft", draft as DraftOptions);
+    if (!(d.model instanceof modelClass)) throw new SpecdecError("INVALID_ARGUMENT", "draft.model must be a Model from loadModel()");
+    if (d.model.disposed) throw new SpecdecError("DISPOSED", "the draft model has been disposed");
+    return {
+      model: d.model.nativeHandle(),
+      maxTokens: v.maybe(d.maxTokens, (x) => v.integer("draft.maxTokens", x, 1, Math.min(63, contextSize - 2))),
+      adaptive: v.maybe(d.adaptive, (x) => v.boolean("draft.adaptive", x)),
+      minConfidence: v.maybe(d.minConfidence, (x) => v.number("draft.minConfidence", x, 0, 1)),
+      acceptAllForTesting: (d as { acceptAllForTesting?: boolean }).acceptAllForTesting === true,
+    };
+  }
+
   /** True once {@link dispose} has been called. */
   get disposed(): boolean {
     return this.#native === null;
+  }
+
+  /** Whether this session drafts with a draft model. */
+  get hasDraft(): boolean {
+    return this.#handle().info().hasDraft;
   }
 
   #handle(): NativeSession {
@@ -131,11 +192,21 @@ export class Session {
 
   /** Figures of the last generation. */
   get stats(): GenerationStats {
-    const s = wrapNativeSync(() => this.#handle().stats());
+    return Session.#stats(wrapNativeSync(() => this.#handle().stats()).last);
+  }
+
+  /** Figures of every finished generation of this session, added up. */
+  get totals(): GenerationStats {
+    return Session.#stats(wrapNativeSync(() => this.#handle().stats()).totals);
+  }
+
+  static #stats(s: NativeStats): GenerationStats {
     return {
       ...s,
       promptTokensPerSecond: s.promptMs > 0 ? ((s.promptTokens - s.reusedTokens) * 1000) / s.promptMs : 0,
       tokensPerSecond: s.generationMs > 0 ? (s.generatedTokens * 1000) / s.generationMs : 0,
+      tokensPerStep: s.mainDecodes > 0 ? s.generatedTokens / s.mainDecodes : 0,
+      acceptanceRate: s.drafted > 0 ? s.accepted / s.drafted : 0,
       stopReason: s.stopReason as StopReason | null,
     };
   }

@@ -123,6 +123,28 @@ std::string ModelCore::metaString(const char* key) const {
   return n >= 0 ? std::string(buf, std::min<int32_t>(n, sizeof(buf) - 1)) : std::string();
 }
 
+void ModelCore::checkDraftCompatible(const ModelCore& draft) const {
+  const llama_vocab* d = draft.vocab();
+  auto mismatch = [&](const std::string& what) {
+    fail("VOCAB_MISMATCH", "the draft model " + draft.options().path + " cannot draft for " + options_.path + ": " + what);
+  };
+  if (llama_vocab_type(vocab_) != llama_vocab_type(d)) mismatch("the tokenizer types differ");
+  if (nVocab_ != draft.nVocab()) {
+    mismatch("vocabulary sizes differ (" + std::to_string(nVocab_) + " vs " + std::to_string(draft.nVocab()) + ")");
+  }
+  if (llama_vocab_bos(vocab_) != llama_vocab_bos(d) || llama_vocab_eos(vocab_) != llama_vocab_eos(d)) {
+    mismatch("the BOS/EOS tokens differ");
+  }
+  for (llama_token t = 0; t < nVocab_; t++) {
+    const char* a = llama_vocab_get_text(vocab_, t);
+    const char* b = llama_vocab_get_text(d, t);
+    if (std::strcmp(a ? a : "", b ? b : "") != 0) {
+      mismatch("token " + std::to_string(t) + " is \"" + std::string(a ? a : "") + "\" in the main model and \"" +
+               std::string(b ? b : "") + "\" in the draft");
+    }
+  }
+}
+
 // ---- ModelWrap --------------------------------------------------------------------------------
 
 Napi::Function ModelWrap::Define(Napi::Env env) {

@@ -46,6 +46,9 @@ class ModelCore {
   // Throws INVALID_ARGUMENT naming the first id outside [0, nVocab).
   void checkTokens(const std::vector<llama_token>& tokens) const;
   std::string metaString(const char* key) const;
+  // Throws VOCAB_MISMATCH, saying what differs, unless `draft` gives every token id the same
+  // meaning (vocabulary type and size, special tokens, token texts).
+  void checkDraftCompatible(const ModelCore& draft) const;
 
  private:
   ModelCore(llama_model* model, ModelOptions options);

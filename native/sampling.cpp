@@ -13,9 +13,21 @@ float Distribution::probOf(llama_token t) const {
   return 0.0f;
 }
 
-Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
+Sampler::Sampler(const SamplingParams& params) : params_(params) {}
 
-double Sampler::uniform() { return (double)(rng_() >> 11) * 0x1.0p-53; }
+namespace {
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+double Sampler::uniform(size_t position, Stream stream) const {
+  uint64_t h = splitmix64(splitmix64(splitmix64(params_.seed) ^ position) ^ (uint64_t)stream);
+  return (double)(h >> 11) * 0x1.0p-53;
+}
 
 // Applies repeat / frequency / presence penalties (llama.cpp's definitions) to a copy of the
 // logits, or returns the logits untouched when no penalty is active.
@@ -39,14 +51,17 @@ const float* Sampler::penalized(const float* logits, int32_t nVocab, const std::
   return scratch_.data();
 }
 
-llama_token Sampler::sample(const float* logits, int32_t nVocab, const std::vector<llama_token>& history) {
-  if (params_.greedy()) {
-    const float* l = penalized(logits, nVocab, history);
-    return (llama_token)(std::max_element(l, l + nVocab) - l);  // first maximum, as llama.cpp's greedy
-  }
+llama_token Sampler::argmax(const float* logits, int32_t nVocab, const std::vector<llama_token>& history) {
+  const float* l = penalized(logits, nVocab, history);
+  return (llama_token)(std::max_element(l, l + nVocab) - l);  // first maximum, as llama.cpp's greedy
+}
+
+llama_token Sampler::sample(const float* logits, int32_t nVocab, const std::vector<llama_token>& history,
+                            size_t position) {
+  if (params_.greedy()) return argmax(logits, nVocab, history);
   Distribution dist;
   distribution(logits, nVocab, history, dist);
-  return draw(dist);
+  return draw(dist, uniform(position, Stream::Target));
 }
 
 void Sampler::distribution(const float* logits, int32_t nVocab, const std::vector<llama_token>& history,
@@ -59,6 +74,7 @@ void Sampler::distribution(const float* logits, int32_t nVocab, const std::vecto
     out.probs.push_back(1.0f);
     return;
   }
+  if (nVocab <= 0) return;
   // top-k: the k largest logits, sorted descending (ties by lower id, so results are stable).
   auto byLogit = [l](llama_token a, llama_token b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
   size_t k = params_.topK > 0 ? std::min<size_t>(params_.topK, nVocab) : nVocab;
@@ -113,8 +129,7 @@ void Sampler::distribution(const float* logits, int32_t nVocab, const std::vecto
   for (float& v : p) v = (float)(v / total);
 }
 
-llama_token Sampler::draw(const Distribution& dist) {
-  double u = uniform();
+llama_token Sampler::draw(const Distribution& dist, double u) {
   double cum = 0;
   for (size_t i = 0; i < dist.tokens.size(); i++) {
     cum += dist.probs[i];

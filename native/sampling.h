@@ -8,7 +8,6 @@
 #pragma once
 
 #include <cstdint>
-#include <random>
 #include <vector>
 
 #include "llama.h"
@@ -38,23 +37,30 @@ struct Distribution {
   float probOf(llama_token t) const;
 };
 
+// Random numbers are drawn per position and purpose, from (seed, position, stream) alone: the
+// output of a seeded generation does not depend on how many draws happened before (how many
+// tokens a drafter proposed, say).
+enum class Stream : uint64_t { Target = 1, Draft = 2, Accept = 3, Residual = 4 };
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
 
   const SamplingParams& params() const { return params_; }
-  // history: the tokens before this position (for the repeat penalties).
-  llama_token sample(const float* logits, int32_t nVocab, const std::vector<llama_token>& history);
+  bool greedy() const { return params_.greedy(); }
+  // The greedy choice: argmax after the penalties. history: the tokens before this position.
+  llama_token argmax(const float* logits, int32_t nVocab, const std::vector<llama_token>& history);
+  // The token at `position` (greedy, or drawn from the distribution with the Target stream).
+  llama_token sample(const float* logits, int32_t nVocab, const std::vector<llama_token>& history, size_t position);
   void distribution(const float* logits, int32_t nVocab, const std::vector<llama_token>& history, Distribution& out);
-  llama_token draw(const Distribution& dist);
-  // A uniform number in [0, 1) from the session's seeded generator.
-  double uniform();
+  static llama_token draw(const Distribution& dist, double u);
+  // A uniform number in [0, 1) for this position and purpose.
+  double uniform(size_t position, Stream stream) const;
 
  private:
   const float* penalized(const float* logits, int32_t nVocab, const std::vector<llama_token>& history);
 
   SamplingParams params_;
-  std::mt19937_64 rng_;
   std::vector<float> scratch_;
   std::vector<int32_t> counts_;
   std::vector<llama_token> order_;

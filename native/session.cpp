@@ -6,7 +6,6 @@
 #include "addon.h"
 #include "args.h"
 #include "errors.h"
-#include "turns.h"
 #include "worker.h"
 
 namespace specdec {
@@ -15,50 +14,56 @@ namespace {
 double msSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
-
-llama_batch* newBatch(int32_t n) { return new llama_batch(llama_batch_init(n, 0, 1)); }
 }  // namespace
+
+void GenerationStats::add(const GenerationStats& g) {
+  promptTokens += g.promptTokens;
+  reusedTokens += g.reusedTokens;
+  generatedTokens += g.generatedTokens;
+  promptMs += g.promptMs;
+  generationMs += g.generationMs;
+  mainDecodes += g.mainDecodes;
+  drafted += g.drafted;
+  accepted += g.accepted;
+  draftMs += g.draftMs;
+  mainMs += g.mainMs;
+  if (draftedAt.size() < g.draftedAt.size()) draftedAt.resize(g.draftedAt.size(), 0);
+  if (acceptedAt.size() < g.acceptedAt.size()) acceptedAt.resize(g.acceptedAt.size(), 0);
+  for (size_t i = 0; i < g.draftedAt.size(); i++) draftedAt[i] += g.draftedAt[i];
+  for (size_t i = 0; i < g.acceptedAt.size(); i++) acceptedAt[i] += g.acceptedAt[i];
+  stopReason = g.stopReason;
+}
 
 // ---- SessionCore ------------------------------------------------------------------------------
 
 SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions& options)
-    : model_(std::move(model)), batchOwner_(newBatch((int32_t)std::max<uint32_t>(options.batchSize, 1))), batch_(*batchOwner_) {
-  if (model_->options().vocabOnly) fail("INVALID_ARGUMENT", "the model was loaded with vocabOnly: it cannot generate");
-  // Without a threadpool of its own, ggml starts and joins threads for every llama_decode.
-  ggml_threadpool_params tp = ggml_threadpool_params_default(options.threads);
+    : draftOptions_(options.draft) {
+  // Without a threadpool of its own, ggml starts and joins threads for every llama_decode. The
+  // draft model uses the same threads: it never runs at the same time as the main model.
+  ggml_threadpool_params tp = ggml_threadpool_params_default(options.main.threads);
   threadpool_.reset(ggml_threadpool_new(&tp));
-  if (options.threadsBatch != options.threads) {
-    ggml_threadpool_params tpb = ggml_threadpool_params_default(options.threadsBatch);
+  if (!threadpool_) fail("CONTEXT_FAILED", "failed to start the CPU threadpool");
+  ggml_threadpool* batchPool = threadpool_.get();
+  if (options.main.threadsBatch != options.main.threads) {
+    ggml_threadpool_params tpb = ggml_threadpool_params_default(options.main.threadsBatch);
     threadpoolBatch_.reset(ggml_threadpool_new(&tpb));
     if (!threadpoolBatch_) fail("CONTEXT_FAILED", "failed to start the CPU threadpool");
+    batchPool = threadpoolBatch_.get();
   }
-  if (!threadpool_) fail("CONTEXT_FAILED", "failed to start the CPU threadpool");
-
-  llama_context_params params = llama_context_default_params();
-  params.n_ctx = options.contextSize ? options.contextSize : (uint32_t)llama_model_n_ctx_train(model_->get());
-  params.n_batch = std::min(options.batchSize, params.n_ctx);
-  params.n_ubatch = params.n_batch;
-  params.n_seq_max = 1;
-  params.n_threads = options.threads;
-  params.n_threads_batch = options.threadsBatch;
-  params.flash_attn_type = (llama_flash_attn_type)options.flashAttention;
-  params.abort_callback = &SessionCore::abortCallback;
-  params.abort_callback_data = this;
-  params.no_perf = true;
-  ctx_.reset(llama_init_from_model(model_->get(), params));
-  if (!ctx_) fail("CONTEXT_FAILED", "failed to create a llama context (out of memory, or unsupported options)");
-  llama_attach_threadpool(ctx_.get(), threadpool_.get(), threadpoolBatch_ ? threadpoolBatch_.get() : threadpool_.get());
-  // llama.cpp rounds the KV cache up (to a multiple of 256); the session keeps to what was asked.
-  nCtx_ = std::min(params.n_ctx, llama_n_ctx(ctx_.get()));
-  nBatch_ = llama_n_batch(ctx_.get());
+  main_ = std::make_unique<Evaluator>(std::move(model), options.main, threadpool_.get(), batchPool, &abort_);
+  if (draftOptions_) {
+    EvaluatorOptions d = options.main;
+    d.contextSize = main_->contextSize();
+    drafter_ = std::make_unique<DraftModelDrafter>(draftOptions_->model, d, threadpool_.get(), batchPool, &abort_,
+                                                   draftOptions_->drafter);
+    controller_ = std::make_unique<DraftController>(draftOptions_->maxTokens, draftOptions_->adaptive);
+  }
 }
 
 void SessionCore::pauseThreads() {
   ggml_threadpool_pause(threadpool_.get());
   if (threadpoolBatch_) ggml_threadpool_pause(threadpoolBatch_.get());
 }
-
-bool SessionCore::abortCallback(void* data) { return static_cast<SessionCore*>(data)->abort_.load(); }
 
 void SessionCore::begin(GenerationRequest request) {
   request_ = std::move(request);
@@ -71,99 +76,170 @@ void SessionCore::begin(GenerationRequest request) {
 // the KV cache (at least one prompt token is evaluated again: its logits start the generation).
 void SessionCore::prepare() {
   if (request_.promptText) {
-    prompt_ = model_->tokenize(*request_.promptText, request_.addBos, request_.parseSpecial);
+    prompt_ = model()->tokenize(*request_.promptText, request_.addBos, request_.parseSpecial);
   } else {
     prompt_ = std::move(request_.promptTokens);
-    model_->checkTokens(prompt_);
+    model()->checkTokens(prompt_);
   }
   const int32_t n = (int32_t)prompt_.size();
+  const uint32_t nCtx = contextSize();
   if (n == 0) fail("INVALID_ARGUMENT", "the prompt is empty (no tokens to start from)");
-  if ((uint32_t)n >= nCtx_) {
+  if ((uint32_t)n >= nCtx) {
     fail("CONTEXT_OVERFLOW", "the prompt has " + std::to_string(n) + " tokens; the context holds " +
-                                 std::to_string(nCtx_) + " (at least one more is needed to generate)");
+                                 std::to_string(nCtx) + " (at least one more is needed to generate)");
   }
-  if (request_.maxTokens > 0 && (uint32_t)(n + request_.maxTokens) > nCtx_) {
+  if (request_.maxTokens > 0 && (uint32_t)(n + request_.maxTokens) > nCtx) {
     fail("CONTEXT_OVERFLOW", "prompt (" + std::to_string(n) + " tokens) + maxTokens (" +
                                  std::to_string(request_.maxTokens) + ") exceed the context size " +
-                                 std::to_string(nCtx_));
+                                 std::to_string(nCtx));
   }
-  size_t common = 0;
-  while (common < kvTokens_.size() && common < prompt_.size() && kvTokens_[common] == prompt_[common]) common++;
+  size_t common = main_->commonPrefix(prompt_);
   if (common == prompt_.size()) common--;
-  if (!llama_memory_seq_rm(llama_get_memory(ctx_.get()), 0, (llama_pos)common, -1)) {
-    llama_memory_clear(llama_get_memory(ctx_.get()), true);
-    common = 0;
-  }
-  kvTokens_.resize(common);
-  promptDone_ = common;
+  main_->truncate(common);
+  promptDone_ = main_->tokens().size();
   history_ = prompt_;
+  pending_.reset();
+  nextLogits_ = nullptr;
   sampler_ = std::make_unique<Sampler>(request_.sampling);
+  verifier_ = std::make_unique<Verifier>(*sampler_, model()->nVocab());
+  if (draftOptions_) verifier_->setAcceptAllForTesting(draftOptions_->acceptAllForTesting);
   text_ = std::make_unique<TextStream>(request_.stops);
   stats_.promptTokens = n;
-  stats_.reusedTokens = (int32_t)common;
+  stats_.reusedTokens = (int32_t)promptDone_;
   phase_ = Phase::Prompt;
   phaseStart_ = Clock::now();
 }
 
-void SessionCore::decode(const llama_token* tokens, int32_t n, bool allLogits) {
-  if (n <= 0 || (uint32_t)n > nBatch_) fail("INTERNAL", "batch size out of range");
-  if (kvTokens_.size() + n > nCtx_) fail("CONTEXT_OVERFLOW", "the context is full");
-  for (int32_t i = 0; i < n; i++) {
-    model_->validToken(tokens[i]) ? void() : fail("INVALID_ARGUMENT", "token id out of range");
-    batch_.token[i] = tokens[i];
-    batch_.pos[i] = (llama_pos)(kvTokens_.size() + i);
-    batch_.n_seq_id[i] = 1;
-    batch_.seq_id[i][0] = 0;
-    batch_.logits[i] = allLogits || i == n - 1;
-  }
-  batch_.n_tokens = n;
-  CpuTurns::instance().acquire();
-  int32_t rc = llama_decode(ctx_.get(), batch_);
-  if (CpuTurns::instance().release()) pauseThreads();
-  if (rc != 0) {
-    // Whatever part of the batch was stored is dropped, so the cache matches kvTokens_ again.
-    llama_memory_seq_rm(llama_get_memory(ctx_.get()), 0, (llama_pos)kvTokens_.size(), -1);
-    if (rc == 2 || abort_.load()) fail("ABORTED", "the generation was aborted");
-    fail("DECODE_FAILED", "llama_decode failed with code " + std::to_string(rc));
-  }
-  kvTokens_.insert(kvTokens_.end(), tokens, tokens + n);
-}
-
 void SessionCore::evalPromptChunk() {
-  size_t n = std::min<size_t>(nBatch_, prompt_.size() - promptDone_);
-  decode(prompt_.data() + promptDone_, (int32_t)n, false);
+  size_t n = std::min<size_t>(batchSize(), prompt_.size() - promptDone_);
+  main_->decode(prompt_.data() + promptDone_, (int32_t)n, false);
   promptDone_ += n;
   if (promptDone_ == prompt_.size()) {
+    nextLogits_ = main_->logits(-1);
     stats_.promptMs = msSince(phaseStart_);
     phase_ = Phase::Decode;
     phaseStart_ = Clock::now();
   }
 }
 
+void SessionCore::decodeMain(const llama_token* tokens, int32_t n, bool allLogits) {
+  const auto start = Clock::now();
+  main_->decode(tokens, n, allLogits);
+  const double ms = msSince(start);
+  stats_.mainMs += ms;
+  stats_.mainDecodes++;
+  if (controller_) controller_->recordDecode(n, ms);
+}
+
 void SessionCore::finish(const char* reason) {
+  if (phase_ == Phase::Done) return;
   if (phase_ == Phase::Decode) stats_.generationMs = msSince(phaseStart_);
   stats_.stopReason = reason;
   phase_ = Phase::Done;
+  totals_.add(stats_);
 }
 
-void SessionCore::acceptToken(llama_token token, StepResult& out) {
-  if (model_->isEog(token)) {
+bool SessionCore::emit(llama_token token, StepResult& out) {
+  if (model()->isEog(token)) {
     text_->flush();
-    return finish("eos");
+    finish("eos");
+    return false;
   }
   out.tokens.push_back(token);
   history_.push_back(token);
   stats_.generatedTokens++;
-  if (text_->push(model_->piece(token))) return finish("stop");
-  if (request_.maxTokens > 0 && stats_.generatedTokens >= request_.maxTokens) {
-    text_->flush();
-    return finish("maxTokens");
+  if (text_->push(model()->piece(token))) {
+    finish("stop");
+    return false;
   }
-  if (kvTokens_.size() + 1 >= nCtx_) {  // prompt + generated fill the context
+  const char* end = nullptr;
+  if (request_.maxTokens > 0 && stats_.generatedTokens >= request_.maxTokens) end = "maxTokens";
+  if (history_.size() >= contextSize()) end = "contextFull";  // prompt + generated fill the context
+  if (end) {
     text_->flush();
-    return finish("contextFull");
+    finish(end);
+    return false;
   }
-  decode(&token, 1, false);
+  return true;
+}
+
+void SessionCore::recordPosition(size_t index, bool accepted) {
+  if (stats_.draftedAt.size() <= index) {
+    stats_.draftedAt.resize(index + 1, 0);
+    stats_.acceptedAt.resize(index + 1, 0);
+  }
+  stats_.draftedAt[index]++;
+  stats_.drafted++;
+  if (accepted) {
+    stats_.acceptedAt[index]++;
+    stats_.accepted++;
+  }
+  controller_->recordPosition(accepted);
+}
+
+// One token the plain way: evaluate what is pending, then sample.
+void SessionCore::plainRound(StepResult& out) {
+  if (pending_) {
+    llama_token t = *pending_;
+    decodeMain(&t, 1, false);
+    pending_.reset();
+    nextLogits_ = main_->logits(-1);
+  }
+  llama_token token = sampler_->sample(nextLogits_, model()->nVocab(), history_, history_.size());
+  nextLogits_ = nullptr;
+  if (emit(token, out)) pending_ = token;
+}
+
+// One speculative round. The drafter proposes d[0..k); the main model evaluates the pending token
+// (if any) and the drafts in one batch, and the verifier walks along them: every kept draft is
+// output, the first rejected one is replaced by the main model's token, which becomes pending.
+// When nothing is pending, d[0] is checked against the logits already at hand first: if it is
+// rejected there is no batch to evaluate at all.
+void SessionCore::speculativeRound(int k, StepResult& out) {
+  const auto draftStart = Clock::now();
+  drafter_->propose(history_, k, *sampler_, draft_);
+  const double draftMs = msSince(draftStart);
+  stats_.draftMs += draftMs;
+  const size_t n = draft_.tokens.size();
+  if (n == 0) return plainRound(out);
+  controller_->recordDraft((int)n, draftMs);
+  auto q = [&](size_t i) { return draft_.q.empty() ? nullptr : &draft_.q[i]; };
+
+  size_t next = 0;  // the first draft not yet verified
+  if (!pending_) {
+    Verdict v = verifier_->check(nextLogits_, history_, history_.size(), draft_.tokens[0], q(0));
+    recordPosition(0, v.accepted);
+    nextLogits_ = nullptr;
+    if (!emit(v.token, out)) return;
+    if (!v.accepted) {
+      pending_ = v.token;
+      return;
+    }
+    next = 1;
+  }
+  // The batch: the pending token (if any) and every draft (d[0] too: accepted above or not, it is
+  // not in the cache yet). Row r of the result predicts the token after batch[r]. step() keeps k
+  // small enough for the batch to fit the context.
+  const size_t kept = main_->tokens().size();
+  batch_.clear();
+  if (pending_) batch_.push_back(*pending_);
+  batch_.insert(batch_.end(), draft_.tokens.begin(), draft_.tokens.end());
+  const size_t pendingCount = pending_ ? 1 : 0;
+  decodeMain(batch_.data(), (int32_t)batch_.size(), true);
+  pending_.reset();
+  // Row of the batch that predicts d[i]: with a pending token, row i; without, row i - 1.
+  auto rowFor = [&](size_t i) { return (int32_t)(pendingCount ? i : i - 1); };
+  for (size_t i = next; i < n; i++) {
+    Verdict v = verifier_->check(main_->logits(rowFor(i)), history_, history_.size(), draft_.tokens[i], q(i));
+    recordPosition(i, v.accepted);
+    if (!v.accepted) {
+      main_->truncate(kept + pendingCount + i);  // keep the pending token and d[0..i)
+      if (emit(v.token, out)) pending_ = v.token;
+      return;
+    }
+    if (!emit(v.token, out)) return;
+  }
+  nextLogits_ = main_->logits(rowFor(n));
 }
 
 StepResult SessionCore::step() {
@@ -176,8 +252,17 @@ StepResult SessionCore::step() {
       if (phase_ == Phase::Prompt) {
         evalPromptChunk();
       } else {
-        const float* logits = llama_get_logits_ith(ctx_.get(), -1);
-        acceptToken(sampler_->sample(logits, model_->nVocab(), history_), out);
+        int k = drafter_ ? controller_->next() : 0;
+        // No more drafts than the output still needs or the context can hold; the verification
+        // batch (pending token + drafts) stays within the batch size.
+        if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);
+        k = std::min<int>(k, (int)contextSize() - (int)main_->tokens().size() - 2);
+        k = std::min<int>(k, (int)batchSize() - 1);
+        if (k > 0) {
+          speculativeRound(k, out);
+        } else {
+          plainRound(out);
+        }
       }
       if (msSince(start) >= request_.chunkMs) break;
     }
@@ -193,20 +278,21 @@ StepResult SessionCore::step() {
 }
 
 std::vector<float> SessionCore::evaluateLogits(const std::vector<llama_token>& tokens, uint32_t batchSize) {
-  model_->checkTokens(tokens);
+  model()->checkTokens(tokens);
   if (tokens.empty()) fail("INVALID_ARGUMENT", "no tokens to evaluate");
-  if (tokens.size() > nCtx_) fail("CONTEXT_OVERFLOW", "more tokens than the context holds");
-  if (batchSize < 1 || batchSize > nBatch_) fail("INVALID_ARGUMENT", "batchSize must be in [1, session batch size]");
+  if (tokens.size() > contextSize()) fail("CONTEXT_OVERFLOW", "more tokens than the context holds");
+  if (batchSize < 1 || batchSize > this->batchSize()) {
+    fail("INVALID_ARGUMENT", "batchSize must be in [1, session batch size]");
+  }
   abort_.store(false);
-  llama_memory_clear(llama_get_memory(ctx_.get()), true);
-  kvTokens_.clear();
-  const int32_t nVocab = model_->nVocab();
+  main_->clear();
+  const int32_t nVocab = model()->nVocab();
   std::vector<float> out(tokens.size() * (size_t)nVocab);
   for (size_t i = 0; i < tokens.size(); i += batchSize) {
     int32_t n = (int32_t)std::min<size_t>(batchSize, tokens.size() - i);
-    decode(tokens.data() + i, n, true);
+    main_->decode(tokens.data() + i, n, true);
     for (int32_t j = 0; j < n; j++) {
-      std::memcpy(&out[(i + j) * nVocab], llama_get_logits_ith(ctx_.get(), j), nVocab * sizeof(float));
+      std::memcpy(&out[(i + j) * nVocab], main_->logits(j), nVocab * sizeof(float));
     }
   }
   pauseThreads();
@@ -237,13 +323,37 @@ SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sess
 
 Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model, const Napi::Object& o) {
   SessionOptions options;
-  options.contextSize = (uint32_t)optInt(o, "contextSize", 0, 0, 1 << 24);
-  options.batchSize = (uint32_t)optInt(o, "batchSize", 512, 1, 1 << 16);
-  options.threads = (int32_t)optInt(o, "threads", 4, 1, 1024);
-  options.threadsBatch = (int32_t)optInt(o, "threadsBatch", options.threads, 1, 1024);
-  options.flashAttention = (int32_t)optInt(o, "flashAttention", -1, -1, 1);
+  EvaluatorOptions& m = options.main;
+  m.contextSize = (uint32_t)optInt(o, "contextSize", 0, 0, 1 << 24);
+  m.batchSize = (uint32_t)optInt(o, "batchSize", 512, 1, 1 << 16);
+  m.threads = (int32_t)optInt(o, "threads", 4, 1, 1024);
+  m.threadsBatch = (int32_t)optInt(o, "threadsBatch", m.threads, 1, 1024);
+  m.flashAttention = (int32_t)optInt(o, "flashAttention", -1, -1, 1);
+  Napi::Value draft = o.Get("draft");
+  if (draft.IsObject()) {
+    Napi::Object d = draft.As<Napi::Object>();
+    Napi::Value handle = d.Get("model");
+    if (!handle.IsObject() || !handle.As<Napi::Object>().InstanceOf(AddonData::of(env).modelClass.Value())) {
+      fail("INVALID_ARGUMENT", "draft.model must be a Model");
+    }
+    DraftOptions dopt;
+    dopt.model = ModelWrap::Unwrap(handle.As<Napi::Object>())->core(env);
+    dopt.maxTokens = (int32_t)optInt(d, "maxTokens", 8, 1, 63);
+    dopt.adaptive = optBool(d, "adaptive", true);
+    dopt.drafter.minConfidence = (float)optNumber(d, "minConfidence", dopt.drafter.minConfidence, 0, 1);
+    dopt.acceptAllForTesting = optBool(d, "acceptAllForTesting", false);
+    uint32_t ctx = m.contextSize ? m.contextSize : (uint32_t)llama_model_n_ctx_train(model->get());
+    if ((uint32_t)dopt.maxTokens + 1 >= ctx) fail("INVALID_ARGUMENT", "draft.maxTokens must be below the context size");
+    options.draft = dopt;
+  } else if (!draft.IsUndefined() && !draft.IsNull()) {
+    fail("INVALID_ARGUMENT", "draft must be an object");
+  }
   return PromiseWorker<std::shared_ptr<SessionCore>>::Run(
-      env, [model, options]() { return std::make_shared<SessionCore>(model, options); },
+      env,
+      [model, options]() {
+        if (options.draft) model->checkDraftCompatible(*options.draft->model);
+        return std::make_shared<SessionCore>(model, options);
+      },
       [](Napi::Env env, std::shared_ptr<SessionCore>& core) -> Napi::Value {
         auto external = Napi::External<std::shared_ptr<SessionCore>>::New(env, &core);
         return AddonData::of(env).sessionClass.New({external});
@@ -266,6 +376,7 @@ Napi::Value SessionWrap::Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("contextSize", core->contextSize());
   o.Set("batchSize", core->batchSize());
+  o.Set("hasDraft", core->hasDraft());
   return o;
 }
 
@@ -325,8 +436,7 @@ Napi::Value SessionWrap::Step(const Napi::CallbackInfo& info) {
   auto core = idleCore(env);
   core->busy = true;
   return PromiseWorker<StepResult>::Run(
-      env,
-      [core]() { return core->step(); },
+      env, [core]() { return core->step(); },
       [](Napi::Env env, StepResult& result) -> Napi::Value {
         Napi::Object o = Napi::Object::New(env);
         o.Set("tokens", tokensToJs(env, result.tokens));
@@ -342,16 +452,37 @@ Napi::Value SessionWrap::Abort(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value SessionWrap::Stats(const Napi::CallbackInfo& info) {
-  auto core = this->core(info.Env());
-  const GenerationStats& s = core->publishedStats;
-  Napi::Object o = Napi::Object::New(info.Env());
+namespace {
+Napi::Object statsToJs(Napi::Env env, const GenerationStats& s) {
+  Napi::Object o = Napi::Object::New(env);
   o.Set("promptTokens", s.promptTokens);
   o.Set("reusedTokens", s.reusedTokens);
   o.Set("generatedTokens", s.generatedTokens);
   o.Set("promptMs", s.promptMs);
   o.Set("generationMs", s.generationMs);
-  o.Set("stopReason", s.stopReason.empty() ? info.Env().Null() : Napi::String::New(info.Env(), s.stopReason));
+  o.Set("mainDecodes", s.mainDecodes);
+  o.Set("drafted", s.drafted);
+  o.Set("accepted", s.accepted);
+  auto arr = [&](const std::vector<int32_t>& v) {
+    Napi::Array a = Napi::Array::New(env, v.size());
+    for (size_t i = 0; i < v.size(); i++) a.Set((uint32_t)i, v[i]);
+    return a;
+  };
+  o.Set("draftedAt", arr(s.draftedAt));
+  o.Set("acceptedAt", arr(s.acceptedAt));
+  o.Set("draftMs", s.draftMs);
+  o.Set("mainMs", s.mainMs);
+  o.Set("stopReason", s.stopReason.empty() ? env.Null() : Napi::String::New(env, s.stopReason));
+  return o;
+}
+}  // namespace
+
+// stats() -> { last: stats of the last generation, totals: of every finished one }
+Napi::Value SessionWrap::Stats(const Napi::CallbackInfo& info) {
+  auto core = this->core(info.Env());
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("last", statsToJs(info.Env(), core->publishedStats));
+  o.Set("totals", statsToJs(info.Env(), core->publishedTotals));
   return o;
 }
 

@@ -1,9 +1,10 @@
-// Session: owns one llama_context (and so its KV cache) and runs generations on it.
+// Session: a main-model Evaluator (context + KV cache), optionally a drafter, and the generation
+// loop: plain decoding, or speculative rounds (draft -> one batched verification -> accept).
 //
 // Threading: the JS wrapper lets at most one worker use a SessionCore at a time (a busy flag on
 // the main thread), so the core needs no locks; abort is an atomic flag read between steps and
 // by llama_decode's abort callback. Lifetime: the core is held by shared_ptr by the wrapper and
-// by the worker running a step; it holds its ModelCore, so neither is freed under a worker.
+// by the worker running a step; it holds its models, so nothing is freed under a worker.
 #pragma once
 
 #include <napi.h>
@@ -15,20 +16,28 @@
 #include <string>
 #include <vector>
 
-#include "ggml-cpu.h"
+#include "controller.h"
+#include "drafters/draft_model.h"
+#include "evaluator.h"
 #include "llama.h"
 #include "model.h"
 #include "sampling.h"
 #include "text.h"
+#include "verify.h"
 
 namespace specdec {
 
+struct DraftOptions {
+  std::shared_ptr<ModelCore> model;
+  int32_t maxTokens = 8;
+  bool adaptive = true;
+  DraftModelOptions drafter;
+  bool acceptAllForTesting = false;
+};
+
 struct SessionOptions {
-  uint32_t contextSize = 0;  // 0: the model's training context
-  uint32_t batchSize = 512;
-  int32_t threads = 4;
-  int32_t threadsBatch = 4;
-  int32_t flashAttention = -1;  // llama_flash_attn_type: -1 auto, 0 off, 1 on
+  EvaluatorOptions main;
+  std::optional<DraftOptions> draft;
 };
 
 struct GenerationRequest {
@@ -48,7 +57,15 @@ struct GenerationStats {
   int32_t generatedTokens = 0;
   double promptMs = 0;
   double generationMs = 0;
+  int32_t mainDecodes = 0;  // main-model evaluations while generating (plain steps and verifications)
+  int32_t drafted = 0;
+  int32_t accepted = 0;
+  std::vector<int32_t> draftedAt;  // by draft position (0 = the first token of a draft)
+  std::vector<int32_t> acceptedAt;
+  double draftMs = 0;
+  double mainMs = 0;
   std::string stopReason;
+  void add(const GenerationStats& g);
 };
 
 struct StepResult {
@@ -60,12 +77,11 @@ struct StepResult {
 class SessionCore {
  public:
   SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions& options);
-  SessionCore(const SessionCore&) = delete;
-  SessionCore& operator=(const SessionCore&) = delete;
 
-  uint32_t contextSize() const { return nCtx_; }
-  uint32_t batchSize() const { return nBatch_; }
-  const std::shared_ptr<ModelCore>& model() const { return model_; }
+  uint32_t contextSize() const { return main_->contextSize(); }
+  uint32_t batchSize() const { return main_->batchSize(); }
+  const std::shared_ptr<ModelCore>& model() const { return main_->model(); }
+  bool hasDraft() const { return drafter_ != nullptr; }
 
   // Main thread: starts a generation (arguments already copied into plain C++ values).
   void begin(GenerationRequest request);
@@ -81,58 +97,55 @@ class SessionCore {
   // as of the last finished step (the worker's own copy may be changing meanwhile).
   bool busy = false;
   GenerationStats publishedStats;
+  GenerationStats publishedTotals;
   // Main thread, when no worker runs: ends the busy state and publishes the statistics.
   void settle() {
     busy = false;
     publishedStats = stats_;
+    publishedTotals = totals_;
   }
 
  private:
   using Clock = std::chrono::steady_clock;
   enum class Phase { Idle, Prepare, Prompt, Decode, Done };
-
-  void prepare();
-  void evalPromptChunk();
-  // One sampled token: records it, decodes it unless the generation ends with it.
-  void acceptToken(llama_token token, StepResult& out);
-  void decode(const llama_token* tokens, int32_t n, bool allLogits);
-  void finish(const char* reason);
-  void pauseThreads();
-  static bool abortCallback(void* data);
-
   struct FreeThreadpool {
     void operator()(ggml_threadpool* p) const { ggml_threadpool_free(p); }
   };
-  struct FreeContext {
-    void operator()(llama_context* c) const { llama_free(c); }
-  };
-  struct FreeBatch {
-    void operator()(llama_batch* b) const {
-      llama_batch_free(*b);
-      delete b;
-    }
-  };
 
-  std::shared_ptr<ModelCore> model_;
-  // Declared in the order of creation: the context, which uses the threadpools, is freed first.
+  void prepare();
+  void evalPromptChunk();
+  void plainRound(StepResult& out);
+  void speculativeRound(int k, StepResult& out);
+  void decodeMain(const llama_token* tokens, int32_t n, bool allLogits);
+  // Hands one token to the output; false when the generation ends with it (or before it).
+  bool emit(llama_token token, StepResult& out);
+  void recordPosition(size_t index, bool accepted);
+  void finish(const char* reason);
+  void pauseThreads();
+
+  // Declared in the order of creation: evaluators, which use the threadpools, are freed first.
   std::unique_ptr<ggml_threadpool, FreeThreadpool> threadpool_;
   std::unique_ptr<ggml_threadpool, FreeThreadpool> threadpoolBatch_;
-  std::unique_ptr<llama_context, FreeContext> ctx_;
-  std::unique_ptr<llama_batch, FreeBatch> batchOwner_;
-  llama_batch& batch_;
-  uint32_t nCtx_ = 0;
-  uint32_t nBatch_ = 0;
   std::atomic<bool> abort_{false};
+  std::unique_ptr<Evaluator> main_;
+  std::unique_ptr<Drafter> drafter_;
+  std::optional<DraftOptions> draftOptions_;
+  std::unique_ptr<DraftController> controller_;
 
-  std::vector<llama_token> kvTokens_;  // the tokens whose KV entries are in sequence 0, in order
   GenerationRequest request_;
   GenerationStats stats_;
+  GenerationStats totals_;  // of the finished generations
   Phase phase_ = Phase::Idle;
   std::vector<llama_token> prompt_;
   size_t promptDone_ = 0;
-  std::vector<llama_token> history_;  // prompt + generated, for the repeat penalties
+  std::vector<llama_token> history_;        // prompt + generated
+  std::optional<llama_token> pending_;       // generated but not yet in the main KV cache
+  const float* nextLogits_ = nullptr;        // main logits for the next position (when nothing is pending)
   std::unique_ptr<Sampler> sampler_;
+  std::unique_ptr<Verifier> verifier_;
   std::unique_ptr<TextStream> text_;
+  Draft draft_;
+  std::vector<llama_token> batch_;
   Clock::time_point phaseStart_;
 };
 

@@ -1,0 +1,92 @@
+#include "controller.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace specdec {
+
+namespace {
+
+// V(n) / V(1) for a main-model decode of n tokens, measured with main-q8_0 on 2 threads (the
+// starting guess until this session has measured its own).
+double priorRatio(int n) {
+  static const double table[][2] = {{1, 1.0}, {2, 2.17}, {3, 2.69}, {5, 3.58}, {9, 4.84}, {17, 6.87}};
+  if (n <= 1) return 1.0;
+  for (int i = 1; i < 6; i++) {
+    if (n <= table[i][0]) {
+      double t = (n - table[i - 1][0]) / (table[i][0] - table[i - 1][0]);
+      return table[i - 1][1] + t * (table[i][1] - table[i - 1][1]);
+    }
+  }
+  return table[5][1] + (n - 17) * (table[5][1] - table[4][1]) / 8;
+}
+
+constexpr double kEma = 0.2;         // weight of a new cost measurement
+constexpr double kDecay = 0.97;      // per observed position, for the acceptance rate
+constexpr int kFirstProbe = 32;      // plain tokens before the first probe while drafting does not pay
+constexpr int kMaxProbeInterval = 1024;
+
+}  // namespace
+
+DraftController::DraftController(int maxTokens, bool adaptive)
+    : maxTokens_(maxTokens), adaptive_(adaptive), decodeMs_(maxTokens + 2, 0.0), probeInterval_(kFirstProbe) {}
+
+void DraftController::recordDecode(int n, double ms) {
+  if (n < 1 || n >= (int)decodeMs_.size()) return;
+  double& v = decodeMs_[n];
+  v = v == 0 ? ms : (1 - kEma) * v + kEma * ms;
+}
+
+void DraftController::recordDraft(int n, double ms) {
+  if (n < 1) return;
+  double perToken = ms / n;
+  draftMsPerToken_ = draftMsPerToken_ == 0 ? perToken : (1 - kEma) * draftMsPerToken_ + kEma * perToken;
+}
+
+void DraftController::recordPosition(bool accepted) {
+  acceptedWeight_ = kDecay * acceptedWeight_ + (accepted ? 1 : 0);
+  observedWeight_ = kDecay * observedWeight_ + 1;
+}
+
+// The measured V(n) when there is one; else the prior shape scaled to the nearest measurement.
+double DraftController::decodeCost(int n) const {
+  if (n < (int)decodeMs_.size() && decodeMs_[n] > 0) return decodeMs_[n];
+  int best = 0;
+  for (int m = 1; m < (int)decodeMs_.size(); m++) {
+    if (decodeMs_[m] > 0 && (best == 0 || std::abs(m - n) < std::abs(best - n))) best = m;
+  }
+  if (best == 0) return priorRatio(n);
+  return decodeMs_[best] * priorRatio(n) / priorRatio(best);
+}
+
+int DraftController::next() {
+  if (!adaptive_) return maxTokens_;
+  const double a = std::min(acceptance(), 0.999);
+  const double v1 = decodeCost(1);
+  const double draft = draftMsPerToken_ > 0 ? draftMsPerToken_ : 0.3 * v1;
+  const double plainRate = 1.0 / v1;
+  int bestK = 0;
+  double bestRate = plainRate;
+  for (int k = 1; k <= maxTokens_; k++) {
+    double expected = (1 - std::pow(a, k + 1)) / (1 - a);
+    double rate = expected / (k * draft + decodeCost(k + 1));
+    if (rate > bestRate) {
+      bestRate = rate;
+      bestK = k;
+    }
+  }
+  if (bestK > 0) {
+    plainSinceProbe_ = 0;
+    probeInterval_ = kFirstProbe;
+    return bestK;
+  }
+  // Drafting does not pay as far as we know; look again now and then (acceptance changes with the text).
+  if (++plainSinceProbe_ >= probeInterval_) {
+    plainSinceProbe_ = 0;
+    probeInterval_ = std::min(2 * probeInterval_, kMaxProbeInterval);
+    return std::min(3, maxTokens_);
+  }
+  return 0;
+}
+
+}  // namespace specdec

@@ -1,0 +1,55 @@
+#include "draft_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace specdec {
+
+DraftModelDrafter::DraftModelDrafter(std::shared_ptr<ModelCore> model, const EvaluatorOptions& evaluator,
+                                     ggml_threadpool* threadpool, ggml_threadpool* threadpoolBatch,
+                                     const std::atomic<bool>* abort, DraftModelOptions options)
+    : eval_(std::move(model), evaluator, threadpool, threadpoolBatch, abort), options_(options) {}
+
+// softmax(logits)[token], the draft model's confidence in a greedy guess. Logits more than 20
+// below the top add less than 2e-9 each and are skipped, so that this costs a scan, not an exp
+// per vocabulary entry.
+float DraftModelDrafter::topProbability(const float* logits, llama_token token) const {
+  const int32_t n = eval_.model()->nVocab();
+  const float top = logits[token];
+  const float floor = top - 20.0f;
+  float sum = 0;
+  for (int32_t i = 0; i < n; i++) {
+    if (logits[i] > floor) sum += std::exp(logits[i] - top);
+  }
+  return 1.0f / sum;
+}
+
+void DraftModelDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler,
+                                Draft& out) {
+  out.clear();
+  if (maxTokens <= 0 || context.empty()) return;
+  maxTokens = (int)std::min<size_t>(maxTokens, eval_.contextSize() - std::min<size_t>(context.size(), eval_.contextSize()));
+  if (maxTokens <= 0) return;
+  eval_.sync(context);
+  history_ = context;
+  const int32_t nVocab = eval_.model()->nVocab();
+  for (int i = 0; i < maxTokens; i++) {
+    const float* logits = eval_.logits(-1);
+    const size_t position = context.size() + i;
+    llama_token token;
+    if (sampler.greedy()) {
+      token = sampler.argmax(logits, nVocab, history_);
+      if (i > 0 && options_.minConfidence > 0 && topProbability(logits, token) < options_.minConfidence) break;
+    } else {
+      out.q.emplace_back();
+      sampler.distribution(logits, nVocab, history_, out.q.back());
+      token = Sampler::draw(out.q.back(), sampler.uniform(position, Stream::Draft));
+    }
+    out.tokens.push_back(token);
+    history_.push_back(token);
+    if (eval_.model()->isEog(token) || i + 1 == maxTokens) break;
+    eval_.decode(&token, 1, false);
+  }
+}
+
+}  // namespace specdec

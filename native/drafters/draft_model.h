@@ -1,0 +1,37 @@
+// Draft model drafter: a smaller model with the same vocabulary (or a quantized copy of the main
+// model) guesses the next tokens one at a time, greedily or by sampling with the session's
+// sampler chain. Its KV cache follows the accepted text: each proposal first brings it in line
+// (drops the rejected tail, evaluates what was accepted since), so nothing is evaluated twice.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "../evaluator.h"
+#include "drafter.h"
+
+namespace specdec {
+
+struct DraftModelOptions {
+  // Greedy drafting stops once the draft model's probability of its own next token falls below
+  // this: a guess it does not believe in is rarely accepted.
+  float minConfidence = 0.5f;
+};
+
+class DraftModelDrafter : public Drafter {
+ public:
+  DraftModelDrafter(std::shared_ptr<ModelCore> model, const EvaluatorOptions& evaluator, ggml_threadpool* threadpool,
+                    ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort, DraftModelOptions options);
+
+  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, Draft& out) override;
+
+ private:
+  float topProbability(const float* logits, llama_token token) const;
+
+  Evaluator eval_;
+  DraftModelOptions options_;
+  std::vector<llama_token> history_;
+};
+
+}  // namespace specdec

@@ -1,0 +1,103 @@
+#include "evaluator.h"
+
+#include <algorithm>
+
+#include "errors.h"
+#include "turns.h"
+
+namespace specdec {
+
+Evaluator::Evaluator(std::shared_ptr<ModelCore> model, const EvaluatorOptions& options, ggml_threadpool* threadpool,
+                     ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort)
+    : model_(std::move(model)), abort_(abort), threadpool_(threadpool), threadpoolBatch_(threadpoolBatch) {
+  if (model_->options().vocabOnly) fail("INVALID_ARGUMENT", "the model was loaded with vocabOnly: it cannot generate");
+  llama_context_params params = llama_context_default_params();
+  params.n_ctx = options.contextSize ? options.contextSize : (uint32_t)llama_model_n_ctx_train(model_->get());
+  params.n_batch = std::min(options.batchSize, params.n_ctx);
+  params.n_ubatch = params.n_batch;
+  params.n_seq_max = 1;
+  params.n_threads = options.threads;
+  params.n_threads_batch = options.threadsBatch;
+  params.flash_attn_type = (llama_flash_attn_type)options.flashAttention;
+  params.abort_callback = &Evaluator::abortCallback;
+  params.abort_callback_data = this;
+  params.no_perf = true;
+  ctx_.reset(llama_init_from_model(model_->get(), params));
+  if (!ctx_) fail("CONTEXT_FAILED", "failed to create a llama context (out of memory, or unsupported options)");
+  llama_attach_threadpool(ctx_.get(), threadpool_, threadpoolBatch_);
+  // llama.cpp rounds the KV cache up (to a multiple of 256); the evaluator keeps to what was asked.
+  nCtx_ = std::min(params.n_ctx, llama_n_ctx(ctx_.get()));
+  nBatch_ = llama_n_batch(ctx_.get());
+  batch_.reset(new llama_batch(llama_batch_init((int32_t)nBatch_, 0, 1)));
+}
+
+bool Evaluator::abortCallback(void* data) { return static_cast<Evaluator*>(data)->abort_->load(); }
+
+size_t Evaluator::commonPrefix(const std::vector<llama_token>& other) const {
+  size_t n = 0;
+  while (n < tokens_.size() && n < other.size() && tokens_[n] == other[n]) n++;
+  return n;
+}
+
+void Evaluator::decode(const llama_token* tokens, int32_t n, bool allLogits) {
+  if (n <= 0 || (uint32_t)n > nBatch_) fail("INTERNAL", "batch size out of range");
+  if (tokens_.size() + n > nCtx_) fail("CONTEXT_OVERFLOW", "the context is full");
+  llama_batch& b = *batch_;
+  for (int32_t i = 0; i < n; i++) {
+    if (!model_->validToken(tokens[i])) fail("INVALID_ARGUMENT", "token id out of range");
+    b.token[i] = tokens[i];
+    b.pos[i] = (llama_pos)(tokens_.size() + i);
+    b.n_seq_id[i] = 1;
+    b.seq_id[i][0] = 0;
+    b.logits[i] = allLogits || i == n - 1;
+  }
+  b.n_tokens = n;
+  CpuTurns::instance().acquire();
+  int32_t rc = llama_decode(ctx_.get(), b);
+  if (CpuTurns::instance().release()) {
+    // Someone waits for the CPU: let this evaluator's threads sleep instead of polling.
+    ggml_threadpool_pause(threadpool_);
+    if (threadpoolBatch_ != threadpool_) ggml_threadpool_pause(threadpoolBatch_);
+  }
+  if (rc != 0) {
+    // Whatever part of the batch was stored is dropped, so the cache matches tokens_ again.
+    llama_memory_seq_rm(llama_get_memory(ctx_.get()), 0, (llama_pos)tokens_.size(), -1);
+    if (rc == 2 || abort_->load()) fail("ABORTED", "the generation was aborted");
+    fail("DECODE_FAILED", "llama_decode failed with code " + std::to_string(rc));
+  }
+  tokens_.insert(tokens_.end(), tokens, tokens + n);
+  logitsAt_ = tokens_.size();
+}
+
+const float* Evaluator::logits(int32_t i) const { return llama_get_logits_ith(ctx_.get(), i); }
+
+void Evaluator::truncate(size_t n) {
+  if (n >= tokens_.size()) return;
+  if (!llama_memory_seq_rm(llama_get_memory(ctx_.get()), 0, (llama_pos)n, -1)) {
+    clear();
+    return;
+  }
+  tokens_.resize(n);
+  if (logitsAt_ > n) logitsAt_ = 0;
+}
+
+void Evaluator::clear() {
+  llama_memory_clear(llama_get_memory(ctx_.get()), true);
+  tokens_.clear();
+  logitsAt_ = 0;
+}
+
+void Evaluator::sync(const std::vector<llama_token>& tokens) {
+  if (tokens.empty()) fail("INTERNAL", "nothing to evaluate");
+  size_t common = commonPrefix(tokens);
+  if (common == tokens.size() && tokens_.size() == common && logitsAt_ == common) return;
+  if (common == tokens.size()) common--;
+  truncate(common);
+  for (size_t i = tokens_.size(); i < tokens.size();) {
+    int32_t n = (int32_t)std::min<size_t>(nBatch_, tokens.size() - i);
+    decode(tokens.data() + i, n, false);
+    i += n;
+  }
+}
+
+}  // namespace specdec

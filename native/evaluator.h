@@ -1,0 +1,77 @@
+// Evaluator: owns one llama_context and its batch, and knows which tokens its KV cache (one
+// sequence) holds. Both the main model of a session and a draft model use one.
+//
+// Threading: used by one worker at a time (the session's). Every decode takes a CPU turn (see
+// turns.h). The threadpools are the session's and outlive the evaluator.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "ggml-cpu.h"
+#include "llama.h"
+#include "model.h"
+
+namespace specdec {
+
+struct EvaluatorOptions {
+  uint32_t contextSize = 0;  // 0: the model's training context
+  uint32_t batchSize = 512;
+  int32_t threads = 4;
+  int32_t threadsBatch = 4;
+  int32_t flashAttention = -1;  // llama_flash_attn_type: -1 auto, 0 off, 1 on
+};
+
+class Evaluator {
+ public:
+  // abort: read by llama_decode's abort callback; owned by the caller, outlives the evaluator.
+  Evaluator(std::shared_ptr<ModelCore> model, const EvaluatorOptions& options, ggml_threadpool* threadpool,
+            ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort);
+
+  const std::shared_ptr<ModelCore>& model() const { return model_; }
+  uint32_t contextSize() const { return nCtx_; }
+  uint32_t batchSize() const { return nBatch_; }
+  // The tokens whose KV entries are in the cache, in order.
+  const std::vector<llama_token>& tokens() const { return tokens_; }
+  size_t commonPrefix(const std::vector<llama_token>& other) const;
+
+  // Appends n tokens to the cache; logits for every position or only the last. Throws ABORTED,
+  // CONTEXT_OVERFLOW, DECODE_FAILED (the cache then holds what it held before).
+  void decode(const llama_token* tokens, int32_t n, bool allLogits);
+  // Logits of row i of the last decode (-1: its last row).
+  const float* logits(int32_t i) const;
+  // Drops cache entries from position n on. Returns false (and clears all) when the memory
+  // cannot drop a suffix.
+  void truncate(size_t n);
+  void clear();
+  // Evaluates `tokens` from where the cache and `tokens` part ways, in batches, so that the cache
+  // holds exactly `tokens` and logits(-1) follows them (the last token is evaluated again when
+  // the cache already held everything but those logits are gone).
+  void sync(const std::vector<llama_token>& tokens);
+
+ private:
+  struct FreeContext {
+    void operator()(llama_context* c) const { llama_free(c); }
+  };
+  struct FreeBatch {
+    void operator()(llama_batch* b) const {
+      llama_batch_free(*b);
+      delete b;
+    }
+  };
+  static bool abortCallback(void* data);
+
+  std::shared_ptr<ModelCore> model_;
+  std::unique_ptr<llama_context, FreeContext> ctx_;
+  std::unique_ptr<llama_batch, FreeBatch> batch_;
+  uint32_t nCtx_ = 0;
+  uint32_t nBatch_ = 0;
+  const std::atomic<bool>* abort_;
+  std::vector<llama_token> tokens_;
+  size_t logitsAt_ = 0;  // the last row's logits follow tokens_[0..logitsAt_); 0: none
+  ggml_threadpool* threadpool_;
+  ggml_threadpool* threadpoolBatch_;
+};
+
+}  // namespace specdec
