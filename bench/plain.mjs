@@ -9,14 +9,12 @@
 //
 // usage: node bench/plain.mjs [--rounds 3] [--threads 2] [--ctx 2048] [--model file] [--no-peer]
 //        [--prompts file] [--kind complete|grounded] [--out bench/results/plain.md]
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+import { loadPrompts, machineLine, median, root, runRounds, setUp } from "./lib.mjs";
+
 const { values: opt } = parseArgs({
   options: {
     rounds: { type: "string", default: "3" },
@@ -30,33 +28,10 @@ const { values: opt } = parseArgs({
   },
 });
 
-function sh(cmd, args, options = {}) {
-  return execFileSync(cmd, args, { cwd: root, encoding: "utf8", maxBuffer: 1 << 28, ...options });
-}
-
-// Set-up: the addon and TS build, llama.cpp's tools, the node-llama-cpp peer.
-if (!fs.existsSync(path.join(root, "dist/index.js"))) sh("npx", ["tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
-if (!fs.existsSync(path.join(root, "build-tools/bin/llama-completion"))) {
-  sh("bash", ["bench/build-llama-tools.sh"], { stdio: "inherit" });
-}
 const usePeer = !opt["no-peer"];
-if (usePeer && !fs.existsSync(path.join(root, "bench/.peer/node_modules/node-llama-cpp"))) {
-  console.log("installing node-llama-cpp@3.21.1 into bench/.peer (benchmark only)...");
-  fs.mkdirSync(path.join(root, "bench/.peer"), { recursive: true });
-  fs.writeFileSync(path.join(root, "bench/.peer/package.json"), '{ "private": true }\n');
-  sh("npm", ["install", "--no-audit", "--no-fund", "--prefix", "bench/.peer", "node-llama-cpp@3.21.1"], { stdio: "inherit" });
-}
-
-const prompts = fs
-  .readFileSync(opt.prompts, "utf8")
-  .split("\n")
-  .filter((l) => l.trim())
-  .map((l) => JSON.parse(l))
-  .filter((p) => !opt.kind || p.kind === opt.kind);
-const job = { model: opt.model, threads: Number(opt.threads), ctx: Number(opt.ctx), prompts };
-const jobFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "specdec-bench-")), "job.json");
-fs.writeFileSync(jobFile, JSON.stringify(job));
-
+setUp({ peer: usePeer });
+const prompts = loadPrompts(opt.prompts, opt.kind);
+const job = { model: opt.model, threads: Number(opt.threads), ctx: Number(opt.ctx), temperature: 0, prompts };
 const systems = [
   { name: "llama.cpp", runner: "bench/systems/llama-completion.mjs" },
   { name: "specdec", runner: "bench/systems/specdec.mjs" },
@@ -64,30 +39,15 @@ const systems = [
   ...(usePeer ? [{ name: "node-llama-cpp", runner: "bench/systems/node-llama-cpp.mjs" }] : []),
 ];
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 const rounds = Number(opt.rounds);
-const results = []; // results[round][system] = Map(id -> {tps, text})
-for (let r = 0; r < rounds; r++) {
-  const round = {};
-  for (const sys of systems) {
-    const out = sh(process.execPath, [sys.runner, jobFile], { env: { ...process.env, ...sys.env } });
-    round[sys.name] = new Map(out.trim().split("\n").map((l) => JSON.parse(l)).map((x) => [x.id, x]));
-    process.stderr.write(`round ${r + 1}/${rounds}: ${sys.name} done\n`);
-  }
-  results.push(round);
-}
+const results = runRounds(systems, job, rounds);
 
 const lines = [];
 const fmt = (x, d = 1) => x.toFixed(d);
 lines.push(`# Plain greedy decoding: specdec vs llama.cpp vs node-llama-cpp`);
 lines.push("");
 lines.push(`- model \`${path.basename(opt.model)}\`, ${opt.threads} threads, context ${opt.ctx}, ${prompts.length} prompts, ${rounds} rounds`);
-lines.push(`- machine: ${os.cpus()[0]?.model ?? "?"}, ${os.availableParallelism()} processors; ${new Date().toISOString()}`);
+lines.push(`- machine: ${machineLine()}`);
 lines.push(`- command: \`node bench/plain.mjs ${process.argv.slice(2).join(" ")}\``);
 lines.push("");
 lines.push(`| prompt | ${systems.map((s) => `${s.name} t/s`).join(" | ")} | specdec / llama.cpp | same text as llama.cpp |`);

@@ -12,6 +12,8 @@ const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [options]
 options:
   -m, --model <file>      GGUF model (required)
   -p, --prompt <text>     prompt text (required)
+  -d, --draft <file>      draft model for speculative decoding (same vocabulary)
+      --draft-max <n>     most tokens drafted per round (default 8)
   -n, --max-tokens <n>    tokens to generate (default 128)
       --temp <t>          temperature, 0 = greedy (default 0.8)
       --top-k <k>         (default 40)
@@ -29,6 +31,8 @@ async function generate(args: string[]): Promise<void> {
     options: {
       model: { type: "string", short: "m" },
       prompt: { type: "string", short: "p" },
+      draft: { type: "string", short: "d" },
+      "draft-max": { type: "string" },
       "max-tokens": { type: "string", short: "n", default: "128" },
       temp: { type: "string" },
       "top-k": { type: "string" },
@@ -51,8 +55,13 @@ async function generate(args: string[]): Promise<void> {
   };
   if (values.numerics) setNumerics(values.numerics as Numerics);
   const model = await loadModel(values.model);
+  const draft = values.draft ? await loadModel(values.draft).catch((e) => (model.dispose(), Promise.reject(e))) : undefined;
   try {
-    const session = await model.createSession({ contextSize: num("ctx", values.ctx), threads: num("threads", values.threads) });
+    const session = await model.createSession({
+      contextSize: num("ctx", values.ctx),
+      threads: num("threads", values.threads),
+      draft: draft ? { model: draft, maxTokens: num("draft-max", values["draft-max"]) } : undefined,
+    });
     const controller = new AbortController();
     process.once("SIGINT", () => controller.abort());
     process.stdout.write(values.prompt);
@@ -72,7 +81,14 @@ async function generate(args: string[]): Promise<void> {
       `\n\nprompt: ${s.promptTokens} tokens, ${s.promptTokensPerSecond.toFixed(1)} t/s | ` +
         `generated: ${s.generatedTokens} tokens, ${s.tokensPerSecond.toFixed(1)} t/s | stop: ${s.stopReason}\n`,
     );
+    if (draft) {
+      process.stderr.write(
+        `draft: ${s.accepted}/${s.drafted} accepted (${(100 * s.acceptanceRate).toFixed(1)}%), ` +
+          `${s.tokensPerStep.toFixed(2)} tokens per main-model step, drafting ${s.draftMs.toFixed(0)} ms, main model ${s.mainMs.toFixed(0)} ms\n`,
+      );
+    }
   } finally {
+    draft?.dispose();
     model.dispose();
   }
 }

@@ -23,15 +23,20 @@ double priorRatio(int n) {
 
 constexpr double kEma = 0.2;         // weight of a new cost measurement
 constexpr double kDecay = 0.97;      // per observed position, for the acceptance rate
-constexpr int kFirstProbe = 32;      // plain tokens before the first probe while drafting does not pay
-constexpr int kMaxProbeInterval = 1024;
+constexpr double kProbeShare = 0.03;  // of plain decoding time, spent on probes at most
+constexpr int kProbeTokens = 3;
 
 }  // namespace
 
-DraftController::DraftController(int maxTokens, bool adaptive)
-    : maxTokens_(maxTokens), adaptive_(adaptive), decodeMs_(maxTokens + 2, 0.0), probeInterval_(kFirstProbe) {}
+DraftController::DraftController(int maxTokens, bool adaptive, double draftCostRatio)
+    : maxTokens_(maxTokens), adaptive_(adaptive), draftCostRatio_(draftCostRatio), decodeMs_(maxTokens + 2, 0.0) {}
+
+void DraftController::recordPrefill(int n, double ms) {
+  if (n > 0) prefillMsPerToken_ = ms / n;
+}
 
 void DraftController::recordDecode(int n, double ms) {
+  if (n == 1) probeBudgetMs_ += kProbeShare * ms;
   if (n < 1 || n >= (int)decodeMs_.size()) return;
   double& v = decodeMs_[n];
   v = v == 0 ? ms : (1 - kEma) * v + kEma * ms;
@@ -59,14 +64,17 @@ double DraftController::decodeCost(int n) const {
   return decodeMs_[best] * priorRatio(n) / priorRatio(best);
 }
 
-int DraftController::next() {
+double DraftController::draftCost() const {
+  return draftMsPerToken_ > 0 ? draftMsPerToken_ : draftCostRatio_ * decodeCost(1);
+}
+
+int DraftController::next(size_t catchUp) {
   if (!adaptive_) return maxTokens_;
   const double a = std::min(acceptance(), 0.999);
   const double v1 = decodeCost(1);
-  const double draft = draftMsPerToken_ > 0 ? draftMsPerToken_ : 0.3 * v1;
-  const double plainRate = 1.0 / v1;
+  const double draft = draftCost();
   int bestK = 0;
-  double bestRate = plainRate;
+  double bestRate = 1.0 / v1;
   for (int k = 1; k <= maxTokens_; k++) {
     double expected = (1 - std::pow(a, k + 1)) / (1 - a);
     double rate = expected / (k * draft + decodeCost(k + 1));
@@ -75,18 +83,16 @@ int DraftController::next() {
       bestK = k;
     }
   }
-  if (bestK > 0) {
-    plainSinceProbe_ = 0;
-    probeInterval_ = kFirstProbe;
-    return bestK;
-  }
-  // Drafting does not pay as far as we know; look again now and then (acceptance changes with the text).
-  if (++plainSinceProbe_ >= probeInterval_) {
-    plainSinceProbe_ = 0;
-    probeInterval_ = std::min(2 * probeInterval_, kMaxProbeInterval);
-    return std::min(3, maxTokens_);
+  if (bestK > 0) return bestK;
+  // Drafting does not pay as far as we know. Acceptance changes with the text, so look again
+  // once plain decoding has paid for the look.
+  const int k = std::min(kProbeTokens, maxTokens_);
+  const double prefill = prefillMsPerToken_ > 0 ? prefillMsPerToken_ : v1 / 4;
+  const double probeCost = catchUp * prefill * draftCostRatio_ + k * draft + decodeCost(k + 1) - v1;
+  if (probeBudgetMs_ >= probeCost) {
+    probeBudgetMs_ = 0;
+    return k;
   }
   return 0;
 }
-
 }  // namespace specdec

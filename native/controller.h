@@ -2,20 +2,27 @@
 // measured in this session: the acceptance rate of drafted tokens, the cost of drafting one
 // token, and the cost V(n) of a main-model decode of n tokens. It drafts k tokens when the
 // expected tokens per millisecond, (1 - a^(k+1)) / (1 - a) / (k * draft + V(k + 1)), beats plain
-// decoding's 1 / V(1), and otherwise decodes plainly, probing now and then whether drafting pays
-// again (less and less often while it keeps not paying: a probe costs a draft-model catch-up). V(n) starts from a prior shape (measured on a 2-core x86 CPU) scaled by what is known.
+// decoding's 1 / V(1); otherwise it decodes plainly and probes whether drafting pays again only
+// when the plain decoding since the last probe has earned the probe's cost (3% of its time): a
+// probe first has to bring the drafter up to date with the text, which after a long prompt is a
+// prompt evaluation on the draft model. Before anything is measured, V(n) follows a shape measured
+// on a 2-core x86 CPU and a drafted token costs the draft/main size ratio times V(1).
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 namespace specdec {
 
 class DraftController {
  public:
-  DraftController(int maxTokens, bool adaptive);
+  // draftCostRatio: draft model size / main model size, the prior for drafting cost.
+  DraftController(int maxTokens, bool adaptive, double draftCostRatio);
 
-  // Tokens to draft in the next round; 0: decode plainly.
-  int next();
+  // Tokens to draft in the next round (0: decode plainly); catchUp: tokens the drafter would
+  // have to evaluate before drafting.
+  int next(size_t catchUp);
+  void recordPrefill(int n, double ms);  // main-model prompt evaluation
   void recordDecode(int n, double ms);
   void recordDraft(int n, double ms);
   // One drafted position: accepted or the first rejected one.
@@ -25,15 +32,17 @@ class DraftController {
 
  private:
   double decodeCost(int n) const;
+  double draftCost() const;
 
   int maxTokens_;
   bool adaptive_;
+  double draftCostRatio_;
   std::vector<double> decodeMs_;  // EMA by batch size; 0 = not measured
   double draftMsPerToken_ = 0;
+  double prefillMsPerToken_ = 0;
   double acceptedWeight_ = 0.7;  // prior: a = 0.7 with the weight of one observation
   double observedWeight_ = 1.0;
-  int plainSinceProbe_ = 0;
-  int probeInterval_;  // doubles while probes keep finding that drafting does not pay
+  double probeBudgetMs_ = 0;
 };
 
 }  // namespace specdec

@@ -56,7 +56,8 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
     d.contextSize = main_->contextSize();
     drafter_ = std::make_unique<DraftModelDrafter>(draftOptions_->model, d, threadpool_.get(), batchPool, &abort_,
                                                    draftOptions_->drafter);
-    controller_ = std::make_unique<DraftController>(draftOptions_->maxTokens, draftOptions_->adaptive);
+    const double sizeRatio = (double)llama_model_size(draftOptions_->model->get()) / (double)llama_model_size(main_->model()->get());
+    controller_ = std::make_unique<DraftController>(draftOptions_->maxTokens, draftOptions_->adaptive, sizeRatio);
   }
 }
 
@@ -117,6 +118,7 @@ void SessionCore::evalPromptChunk() {
   if (promptDone_ == prompt_.size()) {
     nextLogits_ = main_->logits(-1);
     stats_.promptMs = msSince(phaseStart_);
+    if (controller_) controller_->recordPrefill((int)(prompt_.size() - stats_.reusedTokens), stats_.promptMs);
     phase_ = Phase::Decode;
     phaseStart_ = Clock::now();
   }
@@ -252,7 +254,7 @@ StepResult SessionCore::step() {
       if (phase_ == Phase::Prompt) {
         evalPromptChunk();
       } else {
-        int k = drafter_ ? controller_->next() : 0;
+        int k = drafter_ ? controller_->next(drafter_->catchUp(history_)) : 0;
         // No more drafts than the output still needs or the context can hold; the verification
         // batch (pending token + drafts) stays within the batch size.
         if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);

@@ -21,6 +21,14 @@ describe("specdec CLI", () => {
     expect(r.stderr).toMatch(/generated: 24 tokens, [\d.]+ t\/s/);
   });
 
+  it("generate with a draft model prints the drafting figures", () => {
+    const draft = path.join(path.dirname(MAIN), "draft-q8_0.gguf");
+    const r = run("generate", "-m", MAIN, "-d", draft, "--draft-max", "4", "-p", "def fib(n):", "-n", "24", "--temp", "0", "-t", "2");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(run("generate", "-m", MAIN, "-p", "def fib(n):", "-n", "24", "--temp", "0", "-t", "2").stdout);
+    expect(r.stderr).toMatch(/draft: \d+\/\d+ accepted/);
+  });
+
   it("usage errors exit with 2 and the usage text", () => {
     const r = run("generate", "-p", "x");
     expect(r.status).toBe(2);

@@ -10,7 +10,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const bin = path.join(root, "build-tools/bin/llama-completion");
 const job = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 for (const p of job.prompts) {
-  const args = ["-m", job.model, "-p", p.prompt, "-n", String(p.n_predict), "--temp", "0", "-t", String(job.threads),
+  const args = ["-m", job.model, "-p", p.prompt, "-n", String(p.n_predict), "--temp", String(job.temperature),
+    "--seed", String(job.seed ?? 1), "-t", String(job.threads),
     "-c", String(job.ctx), "-no-cnv", "--no-display-prompt"];
   const r = spawnSync(bin, args, { encoding: "utf8", maxBuffer: 1 << 26 });
   const stdout = r.stdout ?? "";

@@ -1,17 +1,38 @@
 #!/usr/bin/env node
-// Benchmark runner for specdec: reads a JSON job from argv[2] ({model, prompts, threads, ctx}),
-// generates each prompt greedily and prints one JSON line per prompt.
+// Benchmark runner for specdec: reads a JSON job from argv[2] ({model, draft?, draftMaxTokens?,
+// prompts, threads, ctx, temperature, seed}), generates each prompt and prints one JSON line per
+// prompt.
 import fs from "node:fs";
 
 import { loadModel } from "../../dist/index.js";
 
 const job = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const model = await loadModel(job.model);
-const session = await model.createSession({ contextSize: job.ctx, threads: job.threads });
+const draft = job.draft ? await loadModel(job.draft) : undefined;
 for (const p of job.prompts) {
-  const r = await session.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 });
+  // A fresh session per prompt: what a prompt gets does not depend on the ones before it.
+  const session = await model.createSession({
+    contextSize: job.ctx,
+    threads: job.threads,
+    draft: draft ? { model: draft, maxTokens: job.draftMaxTokens ?? 8 } : undefined,
+  });
+  const r = await session.complete(p.prompt, { maxTokens: p.n_predict, temperature: job.temperature, seed: job.seed ?? 1 });
   const s = r.stats;
-  console.log(JSON.stringify({ id: p.id, tokens: s.generatedTokens, ms: s.generationMs, tps: s.tokensPerSecond, text: r.text }));
+  console.log(
+    JSON.stringify({
+      id: p.id,
+      tokens: s.generatedTokens,
+      ms: s.generationMs,
+      tps: s.tokensPerSecond,
+      acceptance: s.acceptanceRate,
+      drafted: s.drafted,
+      tokensPerStep: s.tokensPerStep,
+      draftMs: s.draftMs,
+      mainMs: s.mainMs,
+      text: r.text,
+    }),
+  );
+  session.dispose();
 }
-session.dispose();
+draft?.dispose();
 model.dispose();

@@ -25,6 +25,9 @@ class DraftModelDrafter : public Drafter {
                     ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort, DraftModelOptions options);
 
   void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, Draft& out) override;
+  size_t catchUp(const std::vector<llama_token>& context) const override {
+    return context.size() - eval_.commonPrefix(context);
+  }
 
  private:
   float topProbability(const float* logits, llama_token token) const;

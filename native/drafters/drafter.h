@@ -28,6 +28,8 @@ class Drafter {
   // Proposes up to maxTokens tokens that follow `context` (the prompt and every accepted token).
   // sampler: the session's, for the draft distributions and their random streams.
   virtual void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, Draft& out) = 0;
+  // How many tokens of `context` the drafter would have to evaluate before it could propose.
+  virtual size_t catchUp(const std::vector<llama_token>& context) const { return 0; }
 };
 
 }  // namespace specdec

@@ -1,0 +1,69 @@
+// Shared pieces of the benchmark scripts: set-up of the tools compared, prompts, running the
+// systems in turns round after round, and medians.
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const models = path.resolve(root, "../shared/models");
+
+export function sh(cmd, args, options = {}) {
+  return execFileSync(cmd, args, { cwd: root, encoding: "utf8", maxBuffer: 1 << 28, ...options });
+}
+
+/** Builds what the benchmarks run: dist/, llama.cpp's tools, and (unless told not to) the node-llama-cpp peer. */
+export function setUp({ peer }) {
+  if (!fs.existsSync(path.join(root, "dist/index.js"))) sh("npx", ["tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
+  if (!fs.existsSync(path.join(root, "build-tools/bin/llama-speculative-simple"))) {
+    sh("bash", ["bench/build-llama-tools.sh"], { stdio: "inherit" });
+  }
+  if (peer && !fs.existsSync(path.join(root, "bench/.peer/node_modules/node-llama-cpp"))) {
+    console.log("installing node-llama-cpp@3.21.1 into bench/.peer (benchmark only)...");
+    fs.mkdirSync(path.join(root, "bench/.peer"), { recursive: true });
+    fs.writeFileSync(path.join(root, "bench/.peer/package.json"), '{ "private": true }\n');
+    sh("npm", ["install", "--no-audit", "--no-fund", "--prefix", "bench/.peer", "node-llama-cpp@3.21.1"], { stdio: "inherit" });
+  }
+}
+
+export function loadPrompts(file, kind) {
+  return fs
+    .readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l))
+    .filter((p) => !kind || p.kind === kind);
+}
+
+/**
+ * Runs each system (a runner script taking a job file) once per round, in turns. A system's job
+ * is the common job merged with its own fields. Returns results[round][system] = Map(id -> result).
+ */
+export function runRounds(systems, job, rounds) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "specdec-bench-"));
+  const results = [];
+  for (let r = 0; r < rounds; r++) {
+    const round = {};
+    for (const sys of systems) {
+      const jobFile = path.join(dir, `${sys.name.replace(/\W+/g, "_")}.json`);
+      const prompts = sys.maxPrompts ? job.prompts.slice(0, sys.maxPrompts) : job.prompts;
+      fs.writeFileSync(jobFile, JSON.stringify({ ...job, ...sys.job, prompts }));
+      const out = sh(process.execPath, [sys.runner, jobFile], { env: { ...process.env, ...sys.env } });
+      round[sys.name] = new Map(out.trim().split("\n").map((l) => JSON.parse(l)).map((x) => [x.id, x]));
+      process.stderr.write(`round ${r + 1}/${rounds}: ${sys.name} done\n`);
+    }
+    results.push(round);
+  }
+  return results;
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function machineLine() {
+  return `${os.cpus()[0]?.model ?? "?"}, ${os.availableParallelism()} processors; ${new Date().toISOString()}`;
+}
