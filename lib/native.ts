@@ -67,6 +67,7 @@ export interface NativeSession {
   abort(): void;
   stats(): { last: NativeStats; totals: NativeStats };
   evaluateLogits(tokens: Int32Array, options: { batchSize?: number }): Promise<Float32Array>;
+  measureDecode(options: { depth: number; sizes: number[]; repeats: number }): Promise<number[]>;
   dispose(): void;
 }
 

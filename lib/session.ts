@@ -279,6 +279,22 @@ export class Session {
     return wrapNative(() => handle.evaluateLogits(ids, { batchSize }));
   }
 
+  /**
+   * Benchmarking helper: the cost curve V(n), the median milliseconds of one main-model
+   * evaluation of n tokens (logits for every position) at context depth `depth`, for each n in
+   * `sizes`, over `repeats` runs. Clears the session's cache.
+   */
+  async measureDecode(options: { depth?: number; sizes: number[]; repeats?: number }): Promise<{ n: number; ms: number }[]> {
+    const o = v.optionsObject("options", options);
+    const depth = o.depth === undefined ? 0 : v.integer("depth", o.depth, 0, 1 << 24);
+    const repeats = o.repeats === undefined ? 9 : v.integer("repeats", o.repeats, 1, 100000);
+    if (!Array.isArray(o.sizes) || o.sizes.length === 0) throw new SpecdecError("INVALID_ARGUMENT", "sizes must be a non-empty array");
+    const sizes = o.sizes.map((n, i) => v.integer(`sizes[${i}]`, n, 1, 1 << 16));
+    const handle = this.#handle();
+    const ms = await wrapNative(() => handle.measureDecode({ depth, sizes, repeats }));
+    return sizes.map((n, i) => ({ n, ms: ms[i] }));
+  }
+
   /** Frees the context. A running generation is aborted and its iterator throws DISPOSED. */
   dispose(): void {
     if (!this.#native) return;

@@ -301,6 +301,35 @@ std::vector<float> SessionCore::evaluateLogits(const std::vector<llama_token>& t
   return out;
 }
 
+std::vector<double> SessionCore::measureDecode(uint32_t depth, const std::vector<uint32_t>& sizes, uint32_t repeats) {
+  uint32_t largest = 0;
+  for (uint32_t n : sizes) largest = std::max(largest, n);
+  if (largest < 1 || largest > batchSize()) fail("INVALID_ARGUMENT", "sizes must be in [1, session batch size]");
+  if (depth + largest > contextSize()) fail("CONTEXT_OVERFLOW", "depth + the largest size exceed the context");
+  if (repeats < 1) fail("INVALID_ARGUMENT", "repeats must be at least 1");
+  abort_.store(false);
+  main_->clear();
+  // Any valid ids do for timing; a spread of them keeps the embedding lookups honest.
+  std::vector<llama_token> tokens(depth + largest);
+  for (size_t i = 0; i < tokens.size(); i++) tokens[i] = (llama_token)((i * 7919 + 13) % model()->nVocab());
+  std::vector<llama_token> prefix(tokens.begin(), tokens.begin() + std::max<uint32_t>(depth, 1));
+  if (depth > 0) main_->sync(prefix);
+  std::vector<double> medians;
+  std::vector<double> times(repeats);
+  for (uint32_t n : sizes) {
+    for (uint32_t r = 0; r < repeats; r++) {
+      const auto start = Clock::now();
+      main_->decode(tokens.data() + depth, (int32_t)n, true);
+      times[r] = msSince(start);
+      main_->truncate(depth);
+    }
+    std::sort(times.begin(), times.end());
+    medians.push_back(times[repeats / 2]);
+  }
+  pauseThreads();
+  return medians;
+}
+
 // ---- SessionWrap ------------------------------------------------------------------------------
 
 Napi::Function SessionWrap::Define(Napi::Env env) {
@@ -312,6 +341,7 @@ Napi::Function SessionWrap::Define(Napi::Env env) {
                          InstanceMethod<&SessionWrap::Abort>("abort"),
                          InstanceMethod<&SessionWrap::Stats>("stats"),
                          InstanceMethod<&SessionWrap::EvaluateLogits>("evaluateLogits"),
+                         InstanceMethod<&SessionWrap::MeasureDecode>("measureDecode"),
                          InstanceMethod<&SessionWrap::Dispose>("dispose"),
                      });
 }
@@ -507,6 +537,39 @@ Napi::Value SessionWrap::EvaluateLogits(const Napi::CallbackInfo& info) {
       [](Napi::Env env, std::vector<float>& logits) -> Napi::Value {
         auto a = Napi::Float32Array::New(env, logits.size());
         std::memcpy(a.Data(), logits.data(), logits.size() * sizeof(float));
+        return a;
+      },
+      [core]() { core->settle(); });
+}
+
+// measureDecode({ depth, sizes, repeats }) -> Promise<number[]> (median ms per size)
+Napi::Value SessionWrap::MeasureDecode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = idleCore(env);
+  uint32_t depth, repeats;
+  std::vector<uint32_t> sizes;
+  try {
+    Napi::Object o = argObject(info, 0);
+    depth = (uint32_t)optInt(o, "depth", 0, 0, 1 << 24);
+    repeats = (uint32_t)optInt(o, "repeats", 9, 1, 100000);
+    Napi::Value v = o.Get("sizes");
+    if (!v.IsArray()) fail("INVALID_ARGUMENT", "sizes must be an array of batch sizes");
+    auto arr = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value e = arr.Get(i);
+      double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1;
+      if (d < 1 || d != std::floor(d) || d > (1 << 16)) fail("INVALID_ARGUMENT", "sizes must be positive integers");
+      sizes.push_back((uint32_t)d);
+    }
+  } catch (const SpecdecException& e) {
+    throw makeError(env, e);
+  }
+  core->busy = true;
+  return PromiseWorker<std::vector<double>>::Run(
+      env, [core, depth, sizes, repeats]() { return core->measureDecode(depth, sizes, repeats); },
+      [](Napi::Env env, std::vector<double>& ms) -> Napi::Value {
+        Napi::Array a = Napi::Array::New(env, ms.size());
+        for (size_t i = 0; i < ms.size(); i++) a.Set((uint32_t)i, ms[i]);
         return a;
       },
       [core]() { core->settle(); });

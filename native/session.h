@@ -90,6 +90,9 @@ class SessionCore {
   // Worker: logits for every position of `tokens` evaluated after a cleared cache, in batches of
   // batchSize tokens. For numerics checks and scoring.
   std::vector<float> evaluateLogits(const std::vector<llama_token>& tokens, uint32_t batchSize);
+  // Worker: the cost curve V(n): median milliseconds of one main-model decode of n tokens (logits
+  // for every position) at context depth `depth`, for each n in `sizes`. Clears the session's cache.
+  std::vector<double> measureDecode(uint32_t depth, const std::vector<uint32_t>& sizes, uint32_t repeats);
 
   void requestAbort() { abort_.store(true); }
 
@@ -165,6 +168,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value EvaluateLogits(const Napi::CallbackInfo& info);
+  Napi::Value MeasureDecode(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<SessionCore> core_;
