@@ -37,7 +37,7 @@ export interface DraftOptions {
    * all when it does not pay (default true). With false, every round drafts maxTokens.
    */
   adaptive?: boolean;
-  /** Greedy drafting stops early when the draft model's confidence falls below this (default 0.5; 0 = never). */
+  /** Greedy drafting stops early when the draft model's confidence falls below this (default 0 = never). */
   minConfidence?: number;
 }
 

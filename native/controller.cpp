@@ -7,10 +7,11 @@ namespace specdec {
 
 namespace {
 
-// V(n) / V(1) for a main-model decode of n tokens, measured with main-q8_0 on 2 threads (the
-// starting guess until this session has measured its own).
+// V(n) / V(1) for a main-model decode of n tokens, measured with main-q8_0 on 2 threads with the
+// multi-column Q8_0 kernel (deps/patches/0002) in exact numerics: the starting guess until this
+// session has measured its own.
 double priorRatio(int n) {
-  static const double table[][2] = {{1, 1.0}, {2, 2.17}, {3, 2.69}, {5, 3.58}, {9, 4.84}, {17, 6.87}};
+  static const double table[][2] = {{1, 1.0}, {2, 1.3}, {3, 1.5}, {5, 1.75}, {9, 3.0}, {17, 5.4}};
   if (n <= 1) return 1.0;
   for (int i = 1; i < 6; i++) {
     if (n <= table[i][0]) {
@@ -24,6 +25,7 @@ double priorRatio(int n) {
 constexpr double kEma = 0.2;         // weight of a new cost measurement
 constexpr double kDecay = 0.97;      // per observed position, for the acceptance rate
 constexpr double kProbeShare = 0.03;  // of plain decoding time, spent on probes at most
+constexpr double kMargin = 1.05;      // drafting must promise this much over plain decoding
 constexpr int kProbeTokens = 3;
 
 }  // namespace
@@ -74,7 +76,7 @@ int DraftController::next(size_t catchUp) {
   const double v1 = decodeCost(1);
   const double draft = draftCost();
   int bestK = 0;
-  double bestRate = 1.0 / v1;
+  double bestRate = kMargin / v1;
   for (int k = 1; k <= maxTokens_; k++) {
     double expected = (1 - std::pow(a, k + 1)) / (1 - a);
     double rate = expected / (k * draft + decodeCost(k + 1));

@@ -2,11 +2,12 @@
 // measured in this session: the acceptance rate of drafted tokens, the cost of drafting one
 // token, and the cost V(n) of a main-model decode of n tokens. It drafts k tokens when the
 // expected tokens per millisecond, (1 - a^(k+1)) / (1 - a) / (k * draft + V(k + 1)), beats plain
-// decoding's 1 / V(1); otherwise it decodes plainly and probes whether drafting pays again only
-// when the plain decoding since the last probe has earned the probe's cost (3% of its time): a
-// probe first has to bring the drafter up to date with the text, which after a long prompt is a
-// prompt evaluation on the draft model. Before anything is measured, V(n) follows a shape measured
-// on a 2-core x86 CPU and a drafted token costs the draft/main size ratio times V(1).
+// decoding's 1 / V(1) by 5% (a margin for what the model leaves out). Otherwise it decodes
+// plainly, and probes whether drafting pays again only when the plain decoding since the last
+// probe has earned the probe's cost (3% of its time): a probe first has to bring the drafter up
+// to date with the text, which after a long prompt is a prompt evaluation on the draft model.
+// Before anything is measured, V(n) follows a shape measured on a 2-core x86 CPU and a drafted
+// token costs the draft/main size ratio times V(1).
 #pragma once
 
 #include <cstddef>

@@ -199,12 +199,15 @@ void SessionCore::plainRound(StepResult& out) {
 // rejected there is no batch to evaluate at all.
 void SessionCore::speculativeRound(int k, StepResult& out) {
   const auto draftStart = Clock::now();
+  const size_t catchUp = drafter_->catchUp(history_);
   drafter_->propose(history_, k, *sampler_, draft_);
   const double draftMs = msSince(draftStart);
   stats_.draftMs += draftMs;
   const size_t n = draft_.tokens.size();
   if (n == 0) return plainRound(out);
-  controller_->recordDraft((int)n, draftMs);
+  // Catching up with the token or two accepted since the last round is part of every round's
+  // cost; a long catch-up (a prompt, or text decoded plainly meanwhile) is not.
+  controller_->recordDraft((int)n, catchUp <= 4 ? draftMs : draftMs - drafter_->lastCatchUpMs());
   auto q = [&](size_t i) { return draft_.q.empty() ? nullptr : &draft_.q[i]; };
 
   size_t next = 0;  // the first draft not yet verified

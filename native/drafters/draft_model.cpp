@@ -1,6 +1,7 @@
 #include "draft_model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 namespace specdec {
@@ -30,7 +31,9 @@ void DraftModelDrafter::propose(const std::vector<llama_token>& context, int max
   if (maxTokens <= 0 || context.empty()) return;
   maxTokens = (int)std::min<size_t>(maxTokens, eval_.contextSize() - std::min<size_t>(context.size(), eval_.contextSize()));
   if (maxTokens <= 0) return;
+  const auto start = std::chrono::steady_clock::now();
   eval_.sync(context);
+  catchUpMs_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   history_ = context;
   const int32_t nVocab = eval_.model()->nVocab();
   for (int i = 0; i < maxTokens; i++) {

@@ -30,6 +30,8 @@ class Drafter {
   virtual void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, Draft& out) = 0;
   // How many tokens of `context` the drafter would have to evaluate before it could propose.
   virtual size_t catchUp(const std::vector<llama_token>& context) const { return 0; }
+  // Of the last propose(), the milliseconds spent catching up with the context (not drafting).
+  virtual double lastCatchUpMs() const { return 0; }
 };
 
 }  // namespace specdec
