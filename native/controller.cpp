@@ -27,11 +27,25 @@ constexpr double kDecay = 0.97;      // per observed position, for the acceptanc
 constexpr double kProbeShare = 0.03;  // of plain decoding time, spent on probes at most
 constexpr double kMargin = 1.05;      // drafting must promise this much over plain decoding
 constexpr int kProbeTokens = 3;
+constexpr double kRoundEma = 0.1;  // weight of a new round's rate
+constexpr int kTrusted = 4;        // rounds after which a k's measured rate replaces the model's
 
 }  // namespace
 
 DraftController::DraftController(int maxTokens, bool adaptive, double draftCostRatio)
-    : maxTokens_(maxTokens), adaptive_(adaptive), draftCostRatio_(draftCostRatio), decodeMs_(maxTokens + 2, 0.0) {}
+    : maxTokens_(maxTokens),
+      adaptive_(adaptive),
+      draftCostRatio_(draftCostRatio),
+      decodeMs_(maxTokens + 2, 0.0),
+      roundRate_(maxTokens + 1, 0.0),
+      roundCount_(maxTokens + 1, 0) {}
+
+void DraftController::recordRound(int k, int tokens, double ms) {
+  if (k < 0 || k > maxTokens_ || ms <= 0) return;
+  const double rate = tokens / ms;
+  double& r = roundRate_[k];
+  r = roundCount_[k]++ == 0 ? rate : (1 - kRoundEma) * r + kRoundEma * rate;
+}
 
 void DraftController::recordPrefill(int n, double ms) {
   if (n > 0) prefillMsPerToken_ = ms / n;
@@ -76,10 +90,15 @@ int DraftController::next(size_t catchUp) {
   const double v1 = decodeCost(1);
   const double draft = draftCost();
   int bestK = 0;
-  double bestRate = kMargin / v1;
+  double bestRate = kMargin * (roundCount_[0] >= kTrusted ? roundRate_[0] : 1.0 / v1);
   for (int k = 1; k <= maxTokens_; k++) {
-    double expected = (1 - std::pow(a, k + 1)) / (1 - a);
-    double rate = expected / (k * draft + decodeCost(k + 1));
+    double rate;
+    if (roundCount_[k] >= kTrusted) {
+      rate = roundRate_[k];
+    } else {
+      double expected = (1 - std::pow(a, k + 1)) / (1 - a);
+      rate = expected / (k * draft + decodeCost(k + 1));
+    }
     if (rate > bestRate) {
       bestRate = rate;
       bestK = k;

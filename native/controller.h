@@ -7,7 +7,10 @@
 // probe has earned the probe's cost (3% of its time): a probe first has to bring the drafter up
 // to date with the text, which after a long prompt is a prompt evaluation on the draft model.
 // Before anything is measured, V(n) follows a shape measured on a 2-core x86 CPU and a drafted
-// token costs the draft/main size ratio times V(1).
+// token costs the draft/main size ratio times V(1). Once a draft length has been tried a few
+// times, what counts for it is the measured rate of whole rounds (tokens per millisecond), which
+// includes what the model leaves out (rounds that start with a rejected first draft, the draft
+// model's cold caches after a main-model batch...).
 #pragma once
 
 #include <cstddef>
@@ -28,6 +31,8 @@ class DraftController {
   void recordDraft(int n, double ms);
   // One drafted position: accepted or the first rejected one.
   void recordPosition(bool accepted);
+  // One round as it went: k drafts asked for (0: plain), tokens produced, milliseconds taken.
+  void recordRound(int k, int tokens, double ms);
 
   double acceptance() const { return acceptedWeight_ / observedWeight_; }
 
@@ -44,6 +49,10 @@ class DraftController {
   double acceptedWeight_ = 0.7;  // prior: a = 0.7 with the weight of one observation
   double observedWeight_ = 1.0;
   double probeBudgetMs_ = 0;
+  // Measured tokens per millisecond of whole rounds, by k (0: plain), and how many rounds
+  // each; the model above only ranks what has not been measured often enough.
+  std::vector<double> roundRate_;
+  std::vector<int> roundCount_;
 };
 
 }  // namespace specdec

@@ -263,11 +263,14 @@ StepResult SessionCore::step() {
         if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);
         k = std::min<int>(k, (int)contextSize() - (int)main_->tokens().size() - 2);
         k = std::min<int>(k, (int)batchSize() - 1);
+        const auto roundStart = Clock::now();
+        const size_t before = out.tokens.size();
         if (k > 0) {
           speculativeRound(k, out);
         } else {
           plainRound(out);
         }
+        if (controller_) controller_->recordRound(std::max(k, 0), (int)(out.tokens.size() - before), msSince(roundStart));
       }
       if (msSince(start) >= request_.chunkMs) break;
     }
