@@ -4,7 +4,7 @@
 // of repeats; printed as a table with V(n)/V(1), for every model given.
 //
 // usage: node bench/cost-curve.mjs [--models main-q8_0,main-q4_0,draft-q8_0,tiny-q8_0] [--depth 400]
-//        [--threads 2] [--repeats 25] [--max 17] [--numerics exact|fast] [--out bench/results/cost-curve.md]
+//        [--threads 2] [--repeats 25] [--max 17] [--numerics exact|fast] [--flash-attention auto|on|off] [--out bench/results/cost-curve.md]
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -20,6 +20,7 @@ const { values: opt } = parseArgs({
     repeats: { type: "string", default: "25" },
     max: { type: "string", default: "17" },
     numerics: { type: "string", default: "exact" },
+    "flash-attention": { type: "string", default: "auto" },
     out: { type: "string" },
   },
 });
@@ -28,7 +29,7 @@ const sizes = Array.from({ length: Number(opt.max) }, (_, i) => i + 1);
 const rows = [];
 for (const name of opt.models.split(",")) {
   const model = await loadModel(path.join(models, `${name}.gguf`));
-  const session = await model.createSession({ contextSize: 2048, threads: Number(opt.threads) });
+  const session = await model.createSession({ contextSize: 2048, threads: Number(opt.threads), flashAttention: opt["flash-attention"] });
   await session.measureDecode({ depth: Number(opt.depth), sizes: [1, 4], repeats: 5 }); // warm-up
   const curve = await session.measureDecode({ depth: Number(opt.depth), sizes, repeats: Number(opt.repeats) });
   rows.push({ name, curve });
