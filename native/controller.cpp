@@ -8,10 +8,9 @@ namespace specdec {
 namespace {
 
 // V(n) / V(1) for a main-model decode of n tokens, measured with main-q8_0 on 2 threads with the
-// multi-column Q8_0 kernel (deps/patches/0002) in exact numerics: the starting guess until this
-// session has measured its own.
+// multi-column Q8_0 kernel (deps/patches/0002) in exact numerics.
 double priorRatio(int n) {
-  static const double table[][2] = {{1, 1.0}, {2, 1.3}, {3, 1.5}, {5, 1.75}, {9, 3.0}, {17, 5.4}};
+  static const double table[][2] = {{1, 1.0}, {2, 1.15}, {3, 1.4}, {5, 1.8}, {9, 3.0}, {17, 5.5}};
   if (n <= 1) return 1.0;
   for (int i = 1; i < 6; i++) {
     if (n <= table[i][0]) {
@@ -22,98 +21,93 @@ double priorRatio(int n) {
   return table[5][1] + (n - 17) * (table[5][1] - table[4][1]) / 8;
 }
 
-constexpr double kEma = 0.2;         // weight of a new cost measurement
-constexpr double kDecay = 0.97;      // per observed position, for the acceptance rate
-constexpr double kProbeShare = 0.03;  // of plain decoding time, spent on probes at most
-constexpr double kMargin = 1.05;      // drafting must promise this much over plain decoding
-constexpr int kProbeTokens = 3;
-constexpr double kRoundEma = 0.1;  // weight of a new round's rate
-constexpr int kTrusted = 4;        // rounds after which a k's measured rate replaces the model's
+constexpr double kPriorAcceptance = 0.7;
+// A small draft model's step costs about half its size's share of a main-model step (measured:
+// draft-q8_0 0.09 for a size ratio of 0.21, tiny-q8_0 0.06 for 0.14).
+constexpr double kDraftCostShare = 0.5;
+constexpr int kSegmentRounds = 3;  // rounds drafted with one length and measured together
+constexpr double kFade = 0.93;     // per segment, of what every length has measured
+constexpr int kTryEvery = 3;       // segments between tries of a neighbour of the best length
+constexpr int kTrusted = 1;        // segments a length needs before it can be the best
 
 }  // namespace
 
 DraftController::DraftController(int maxTokens, bool adaptive, double draftCostRatio)
     : maxTokens_(maxTokens),
       adaptive_(adaptive),
-      draftCostRatio_(draftCostRatio),
-      decodeMs_(maxTokens + 2, 0.0),
-      roundRate_(maxTokens + 1, 0.0),
-      roundCount_(maxTokens + 1, 0) {}
-
-void DraftController::recordRound(int k, int tokens, double ms) {
-  if (k < 0 || k > maxTokens_ || ms <= 0) return;
-  const double rate = tokens / ms;
-  double& r = roundRate_[k];
-  r = roundCount_[k]++ == 0 ? rate : (1 - kRoundEma) * r + kRoundEma * rate;
-}
-
-void DraftController::recordPrefill(int n, double ms) {
-  if (n > 0) prefillMsPerToken_ = ms / n;
-}
-
-void DraftController::recordDecode(int n, double ms) {
-  if (n == 1) probeBudgetMs_ += kProbeShare * ms;
-  if (n < 1 || n >= (int)decodeMs_.size()) return;
-  double& v = decodeMs_[n];
-  v = v == 0 ? ms : (1 - kEma) * v + kEma * ms;
-}
-
-void DraftController::recordDraft(int n, double ms) {
-  if (n < 1) return;
-  double perToken = ms / n;
-  draftMsPerToken_ = draftMsPerToken_ == 0 ? perToken : (1 - kEma) * draftMsPerToken_ + kEma * perToken;
-}
-
-void DraftController::recordPosition(bool accepted) {
-  acceptedWeight_ = kDecay * acceptedWeight_ + (accepted ? 1 : 0);
-  observedWeight_ = kDecay * observedWeight_ + 1;
-}
-
-// The measured V(n) when there is one; else the prior shape scaled to the nearest measurement.
-double DraftController::decodeCost(int n) const {
-  if (n < (int)decodeMs_.size() && decodeMs_[n] > 0) return decodeMs_[n];
-  int best = 0;
-  for (int m = 1; m < (int)decodeMs_.size(); m++) {
-    if (decodeMs_[m] > 0 && (best == 0 || std::abs(m - n) < std::abs(best - n))) best = m;
-  }
-  if (best == 0) return priorRatio(n);
-  return decodeMs_[best] * priorRatio(n) / priorRatio(best);
-}
-
-double DraftController::draftCost() const {
-  return draftMsPerToken_ > 0 ? draftMsPerToken_ : draftCostRatio_ * decodeCost(1);
-}
-
-int DraftController::next(size_t catchUp) {
-  if (!adaptive_) return maxTokens_;
-  const double a = std::min(acceptance(), 0.999);
-  const double v1 = decodeCost(1);
-  const double draft = draftCost();
-  int bestK = 0;
-  double bestRate = kMargin * (roundCount_[0] >= kTrusted ? roundRate_[0] : 1.0 / v1);
+      start_(0),
+      tokens_(maxTokens + 1, 0.0),
+      ms_(maxTokens + 1, 0.0),
+      rounds_(maxTokens + 1, 0) {
+  // Expected tokens per unit of time of drafting k tokens, (1 - a^(k+1)) / (1 - a) tokens in
+  // k * draft + V(k + 1), against plain decoding's 1 per V(1) = 1.
+  double bestRate = 1;
+  const double a = kPriorAcceptance;
   for (int k = 1; k <= maxTokens_; k++) {
-    double rate;
-    if (roundCount_[k] >= kTrusted) {
-      rate = roundRate_[k];
-    } else {
-      double expected = (1 - std::pow(a, k + 1)) / (1 - a);
-      rate = expected / (k * draft + decodeCost(k + 1));
+    const double rate = (1 - std::pow(a, k + 1)) / (1 - a) / (k * kDraftCostShare * draftCostRatio + priorRatio(k + 1));
+    if (rate > bestRate) {
+      bestRate = rate;
+      start_ = k;
     }
+  }
+}
+
+int DraftController::best() const {
+  int bestK = start_;
+  double bestRate = -1;
+  for (int k = 0; k <= maxTokens_; k++) {
+    if (rounds_[k] < kTrusted || ms_[k] <= 0) continue;
+    const double rate = tokens_[k] / ms_[k];
     if (rate > bestRate) {
       bestRate = rate;
       bestK = k;
     }
   }
-  if (bestK > 0) return bestK;
-  // Drafting does not pay as far as we know. Acceptance changes with the text, so look again
-  // once plain decoding has paid for the look.
-  const int k = std::min(kProbeTokens, maxTokens_);
-  const double prefill = prefillMsPerToken_ > 0 ? prefillMsPerToken_ : v1 / 4;
-  const double probeCost = catchUp * prefill * draftCostRatio_ + k * draft + decodeCost(k + 1) - v1;
-  if (probeBudgetMs_ >= probeCost) {
-    probeBudgetMs_ = 0;
-    return k;
-  }
-  return 0;
+  return bestK;
 }
+
+int DraftController::next() {
+  if (!adaptive_) return maxTokens_;
+  if (segmentRounds_ > 0) return segmentK_;  // a segment keeps its length
+  int k = best();
+  // A try that won makes the next segment a try in the same direction. Tries go in turn one
+  // longer, one shorter and plain decoding (the baseline; from plain, the prior's length).
+  const bool climbing = k == tried_ && k != lastBest_ && k > 0;
+  const int direction = k > lastBest_ ? 1 : -1;
+  lastBest_ = k;
+  tried_ = -1;
+  if (climbing || ++segmentsSinceTry_ >= kTryEvery) {
+    segmentsSinceTry_ = 0;
+    if (k == 0) {
+      k = std::max(start_, 1);
+    } else if (climbing) {
+      k = std::clamp(k + direction, 1, maxTokens_);
+    } else {
+      tryTurn_ = (tryTurn_ + 1) % 3;
+      const int candidates[3] = {std::min(k + 1, maxTokens_), k - 1, 0};
+      k = candidates[tryTurn_];
+    }
+    tried_ = k;
+  }
+  segmentK_ = k;
+  return k;
+}
+
+void DraftController::recordRound(int k, int tokens, double ms) {
+  if (!adaptive_ || k < 0 || k > maxTokens_) return;
+  segmentTokens_ += tokens;
+  segmentMs_ += ms;
+  if (++segmentRounds_ < kSegmentRounds) return;
+  for (int i = 0; i <= maxTokens_; i++) {
+    tokens_[i] *= kFade;
+    ms_[i] *= kFade;
+  }
+  tokens_[segmentK_] += segmentTokens_;
+  ms_[segmentK_] += segmentMs_;
+  rounds_[segmentK_]++;
+  segmentRounds_ = 0;
+  segmentTokens_ = 0;
+  segmentMs_ = 0;
+}
+
 }  // namespace specdec

@@ -118,7 +118,6 @@ void SessionCore::evalPromptChunk() {
   if (promptDone_ == prompt_.size()) {
     nextLogits_ = main_->logits(-1);
     stats_.promptMs = msSince(phaseStart_);
-    if (controller_) controller_->recordPrefill((int)(prompt_.size() - stats_.reusedTokens), stats_.promptMs);
     phase_ = Phase::Decode;
     phaseStart_ = Clock::now();
   }
@@ -130,7 +129,6 @@ void SessionCore::decodeMain(const llama_token* tokens, int32_t n, bool allLogit
   const double ms = msSince(start);
   stats_.mainMs += ms;
   stats_.mainDecodes++;
-  if (controller_) controller_->recordDecode(n, ms);
 }
 
 void SessionCore::finish(const char* reason) {
@@ -176,7 +174,6 @@ void SessionCore::recordPosition(size_t index, bool accepted) {
     stats_.acceptedAt[index]++;
     stats_.accepted++;
   }
-  controller_->recordPosition(accepted);
 }
 
 // One token the plain way: evaluate what is pending, then sample.
@@ -206,8 +203,8 @@ void SessionCore::speculativeRound(int k, StepResult& out) {
   const size_t n = draft_.tokens.size();
   if (n == 0) return plainRound(out);
   // Catching up with the token or two accepted since the last round is part of every round's
-  // cost; a long catch-up (a prompt, or text decoded plainly meanwhile) is not.
-  controller_->recordDraft((int)n, catchUp <= 4 ? draftMs : draftMs - drafter_->lastCatchUpMs());
+  // cost; a long catch-up (the prompt) is not a cost of this round's draft length.
+  if (catchUp > 4) roundExtraMs_ += drafter_->lastCatchUpMs();
   auto q = [&](size_t i) { return draft_.q.empty() ? nullptr : &draft_.q[i]; };
 
   size_t next = 0;  // the first draft not yet verified
@@ -257,7 +254,7 @@ StepResult SessionCore::step() {
       if (phase_ == Phase::Prompt) {
         evalPromptChunk();
       } else {
-        int k = drafter_ ? controller_->next(drafter_->catchUp(history_)) : 0;
+        int k = drafter_ ? controller_->next() : 0;
         // No more drafts than the output still needs or the context can hold; the verification
         // batch (pending token + drafts) stays within the batch size.
         if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);
@@ -265,12 +262,13 @@ StepResult SessionCore::step() {
         k = std::min<int>(k, (int)batchSize() - 1);
         const auto roundStart = Clock::now();
         const size_t before = out.tokens.size();
+        roundExtraMs_ = 0;
         if (k > 0) {
           speculativeRound(k, out);
         } else {
           plainRound(out);
         }
-        if (controller_) controller_->recordRound(std::max(k, 0), (int)(out.tokens.size() - before), msSince(roundStart));
+        if (controller_) controller_->recordRound(k, (int)(out.tokens.size() - before), msSince(roundStart) - roundExtraMs_);
       }
       if (msSince(start) >= request_.chunkMs) break;
     }
@@ -376,7 +374,7 @@ Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model,
     }
     DraftOptions dopt;
     dopt.model = ModelWrap::Unwrap(handle.As<Napi::Object>())->core(env);
-    dopt.maxTokens = (int32_t)optInt(d, "maxTokens", 8, 1, 63);
+    dopt.maxTokens = (int32_t)optInt(d, "maxTokens", 4, 1, 63);
     dopt.adaptive = optBool(d, "adaptive", true);
     dopt.drafter.minConfidence = (float)optNumber(d, "minConfidence", dopt.drafter.minConfidence, 0, 1);
     dopt.acceptAllForTesting = optBool(d, "acceptAllForTesting", false);

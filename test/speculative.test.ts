@@ -60,6 +60,28 @@ describe("greedy speculative decoding on the shared models", () => {
     });
   }
 
+  // The adaptive controller mixes plain rounds and drafts of every length up to maxTokens: the
+  // output must not depend on its choices. maxTokens 8 and main-q4_0 (a costly drafter) make it
+  // try plain decoding and several lengths.
+  it("adaptive draft lengths (draft-q8_0 up to 8, main-q4_0 up to 4): token-identical to plain greedy", async () => {
+    for (const [file, maxTokens] of [
+      ["draft-q8_0.gguf", 8],
+      ["main-q4_0.gguf", 4],
+    ] as const) {
+      const draft = await loadModel(path.join(sharedModels, file));
+      const session = await main.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, maxTokens } });
+      for (const p of prompts.slice(0, 6)) {
+        const r = await session.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 });
+        expect(r.tokens, `${file} ${p.id}`).toEqual(expected.get(p.id));
+      }
+      const lengths = session.totals.draftedAt.length;
+      console.log(`${file} adaptive: drafted ${session.totals.drafted} tokens, longest draft ${lengths}`);
+      expect(session.totals.drafted).toBeGreaterThan(0);
+      session.dispose();
+      draft.dispose();
+    }
+  });
+
   it("with repeat penalties and stop sequences too", async () => {
     const draft = await loadModel(path.join(sharedModels, "draft-q8_0.gguf"));
     const session = await main.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, maxTokens: 5, adaptive: false } });
