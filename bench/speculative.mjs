@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Draft-model speculative decoding, side by side in one run: specdec plain and with each draft
-// (draft-q8_0, tiny-q8_0, main-q4_0), llama.cpp's llama-completion and llama-speculative-simple
-// (same pinned source, draft-q8_0, n-max 4), node-llama-cpp 3.21.1 plain and with its
+// (draft-q8_0, tiny-q8_0, main-q4_0 with the adaptive draft length; draft-q8_0 with a fixed 4
+// too), llama.cpp's llama-completion and llama-speculative-simple (same pinned source, draft-q8_0,
+// n-max 4; as built, and with the batch-invariant kernels switched on by
+// GGML_BATCH_INVARIANT_MAX=64, "spec bi"), node-llama-cpp 3.21.1 plain and with its
 // DraftSequenceTokenPredictor (draft-q8_0; on the first --peer-prompts prompts only: it is slow).
 // Systems take turns round after round; each speedup is a ratio within one round (per prompt,
 // then the median over the prompts of a kind), reported as the median and range over rounds.
@@ -37,6 +39,7 @@ const peerPrompts = Number(opt["peer-prompts"]);
 const systems = [
   { name: "specdec plain", runner: "bench/systems/specdec.mjs" },
   { name: "specdec + draft", runner: "bench/systems/specdec.mjs", job: { draft: model("draft-q8_0.gguf") } },
+  { name: "specdec + draft k4", runner: "bench/systems/specdec.mjs", job: { draft: model("draft-q8_0.gguf"), draftMaxTokens: 4, draftAdaptive: false } },
   { name: "specdec + tiny", runner: "bench/systems/specdec.mjs", job: { draft: model("tiny-q8_0.gguf") } },
   { name: "specdec + q4_0", runner: "bench/systems/specdec.mjs", job: { draft: model("main-q4_0.gguf") } },
   { name: "llama.cpp plain", runner: "bench/systems/llama-completion.mjs" },
@@ -44,6 +47,12 @@ const systems = [
     name: "llama.cpp spec",
     runner: "bench/systems/llama-speculative-simple.mjs",
     job: { draft: model("draft-q8_0.gguf"), draftMaxTokens: 4 },
+  },
+  {
+    name: "llama.cpp spec bi",
+    runner: "bench/systems/llama-speculative-simple.mjs",
+    job: { draft: model("draft-q8_0.gguf"), draftMaxTokens: 4 },
+    env: { GGML_BATCH_INVARIANT_MAX: "64" },
   },
   ...(usePeer
     ? [
@@ -93,9 +102,11 @@ const ratio = (num, den) => {
     lines.push(`| ${num} / ${den} | ${kind} | ${perRound.map((x) => fmt(x)).join(", ")} | **${fmt(median(perRound))}** | ${fmt(lowest)} |`);
   }
 };
-for (const d of ["specdec + draft", "specdec + tiny", "specdec + q4_0"]) ratio(d, "specdec plain");
+for (const d of ["specdec + draft", "specdec + draft k4", "specdec + tiny", "specdec + q4_0"]) ratio(d, "specdec plain");
 ratio("llama.cpp spec", "llama.cpp plain");
+ratio("llama.cpp spec bi", "llama.cpp plain");
 ratio("specdec + draft", "llama.cpp spec");
+ratio("specdec + draft", "llama.cpp spec bi");
 ratio("specdec plain", "llama.cpp plain");
 if (usePeer) ratio("nlc + draft", "nlc plain");
 const report = lines.join("\n");
