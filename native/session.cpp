@@ -202,9 +202,9 @@ void SessionCore::speculativeRound(int k, StepResult& out) {
   stats_.draftMs += draftMs;
   const size_t n = draft_.tokens.size();
   if (n == 0) return plainRound(out);
-  // Catching up with the token or two accepted since the last round is part of every round's
-  // cost; a long catch-up (the prompt) is not a cost of this round's draft length.
-  if (catchUp > 4) roundExtraMs_ += drafter_->lastCatchUpMs();
+  // Catching up is a cost of drafting (after plain rounds: the text they decoded), except the
+  // prompt's, paid once whatever the draft lengths.
+  if (catchUp > (size_t)stats_.generatedTokens + 1) roundExtraMs_ += drafter_->lastCatchUpMs();
   auto q = [&](size_t i) { return draft_.q.empty() ? nullptr : &draft_.q[i]; };
 
   size_t next = 0;  // the first draft not yet verified
