@@ -28,7 +28,6 @@ constexpr double kDraftCostShare = 0.5;
 constexpr int kSegmentRounds = 3;  // rounds drafted with one length and measured together
 constexpr double kFade = 0.93;     // per segment, of what every length has measured
 constexpr int kTryEvery = 3;       // segments between tries of a neighbour of the best length
-constexpr int kTrusted = 1;        // segments a length needs before it can be the best
 
 }  // namespace
 
@@ -37,8 +36,7 @@ DraftController::DraftController(int maxTokens, bool adaptive, double draftCostR
       adaptive_(adaptive),
       start_(0),
       tokens_(maxTokens + 1, 0.0),
-      ms_(maxTokens + 1, 0.0),
-      rounds_(maxTokens + 1, 0) {
+      ms_(maxTokens + 1, 0.0) {
   // Expected tokens per unit of time of drafting k tokens, (1 - a^(k+1)) / (1 - a) tokens in
   // k * draft + V(k + 1), against plain decoding's 1 per V(1) = 1.
   double bestRate = 1;
@@ -56,7 +54,7 @@ int DraftController::best() const {
   int bestK = start_;
   double bestRate = -1;
   for (int k = 0; k <= maxTokens_; k++) {
-    if (rounds_[k] < kTrusted || ms_[k] <= 0) continue;
+    if (ms_[k] <= 0) continue;
     const double rate = tokens_[k] / ms_[k];
     if (rate > bestRate) {
       bestRate = rate;
@@ -93,8 +91,8 @@ int DraftController::next() {
   return k;
 }
 
-void DraftController::recordRound(int k, int tokens, double ms) {
-  if (!adaptive_ || k < 0 || k > maxTokens_) return;
+void DraftController::recordRound(int tokens, double ms) {
+  if (!adaptive_) return;
   segmentTokens_ += tokens;
   segmentMs_ += ms;
   if (++segmentRounds_ < kSegmentRounds) return;
@@ -104,7 +102,6 @@ void DraftController::recordRound(int k, int tokens, double ms) {
   }
   tokens_[segmentK_] += segmentTokens_;
   ms_[segmentK_] += segmentMs_;
-  rounds_[segmentK_]++;
   segmentRounds_ = 0;
   segmentTokens_ = 0;
   segmentMs_ = 0;

@@ -24,8 +24,9 @@ class DraftController {
 
   // Tokens to draft in the next round (0: decode plainly).
   int next();
-  // A round drafted k tokens (0: plain), produced `tokens` and took ms.
-  void recordRound(int k, int tokens, double ms);
+  // The round just run (at the length next() gave, or fewer near the end of the output or the
+  // context) produced `tokens` in ms.
+  void recordRound(int tokens, double ms);
 
  private:
   int best() const;
@@ -33,9 +34,8 @@ class DraftController {
   int maxTokens_;
   bool adaptive_;
   int start_;                   // the prior's choice
-  std::vector<double> tokens_;  // faded sums by draft length
+  std::vector<double> tokens_;  // faded sums by draft length; ms 0 = never tried
   std::vector<double> ms_;
-  std::vector<int> rounds_;     // segments seen by draft length
   int segmentK_ = 0;            // the length of the segment under way
   int segmentRounds_ = 0;
   int segmentTokens_ = 0;

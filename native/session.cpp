@@ -196,15 +196,11 @@ void SessionCore::plainRound(StepResult& out) {
 // rejected there is no batch to evaluate at all.
 void SessionCore::speculativeRound(int k, StepResult& out) {
   const auto draftStart = Clock::now();
-  const size_t catchUp = drafter_->catchUp(history_);
   drafter_->propose(history_, k, *sampler_, draft_);
   const double draftMs = msSince(draftStart);
   stats_.draftMs += draftMs;
   const size_t n = draft_.tokens.size();
   if (n == 0) return plainRound(out);
-  // Catching up is a cost of drafting (after plain rounds: the text they decoded), except the
-  // prompt's, paid once whatever the draft lengths.
-  if (catchUp > (size_t)stats_.generatedTokens + 1) roundExtraMs_ += drafter_->lastCatchUpMs();
   auto q = [&](size_t i) { return draft_.q.empty() ? nullptr : &draft_.q[i]; };
 
   size_t next = 0;  // the first draft not yet verified
@@ -260,15 +256,20 @@ StepResult SessionCore::step() {
         if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);
         k = std::min<int>(k, (int)contextSize() - (int)main_->tokens().size() - 2);
         k = std::min<int>(k, (int)batchSize() - 1);
+        // The drafter catching up is a cost of drafting (after plain rounds: the text they
+        // decoded), except with the prompt: that is paid once, whatever the draft lengths.
+        const bool promptCatchUp = k > 0 && drafter_->catchUp(history_) > (size_t)stats_.generatedTokens + 1;
         const auto roundStart = Clock::now();
         const size_t before = out.tokens.size();
-        roundExtraMs_ = 0;
         if (k > 0) {
           speculativeRound(k, out);
         } else {
           plainRound(out);
         }
-        if (controller_) controller_->recordRound(k, (int)(out.tokens.size() - before), msSince(roundStart) - roundExtraMs_);
+        if (controller_) {
+          const double ms = msSince(roundStart) - (promptCatchUp ? drafter_->lastCatchUpMs() : 0);
+          controller_->recordRound((int)(out.tokens.size() - before), ms);
+        }
       }
       if (msSince(start) >= request_.chunkMs) break;
     }

@@ -134,7 +134,6 @@ class SessionCore {
   std::unique_ptr<Drafter> drafter_;
   std::optional<DraftOptions> draftOptions_;
   std::unique_ptr<DraftController> controller_;
-  double roundExtraMs_ = 0;  // time in this round that its draft length is not charged for
 
   GenerationRequest request_;
   GenerationStats stats_;

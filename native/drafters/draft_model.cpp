@@ -28,6 +28,7 @@ float DraftModelDrafter::topProbability(const float* logits, llama_token token) 
 void DraftModelDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler,
                                 Draft& out) {
   out.clear();
+  catchUpMs_ = 0;
   if (maxTokens <= 0 || context.empty()) return;
   maxTokens = (int)std::min<size_t>(maxTokens, eval_.contextSize() - std::min<size_t>(context.size(), eval_.contextSize()));
   if (maxTokens <= 0) return;
