@@ -28,13 +28,15 @@ constexpr double kDraftCostShare = 0.5;
 constexpr int kSegmentRounds = 3;  // rounds drafted with one length and measured together
 constexpr double kFade = 0.93;     // per segment, of what every length has measured
 constexpr int kTryEvery = 3;       // segments between tries of a neighbour of the best length
+constexpr size_t kMinPrefillTokens = 32;  // a prompt evaluation that tells the prefill rate
 
 }  // namespace
 
-DraftController::DraftController(int maxTokens, bool adaptive, double draftCostRatio)
+DraftController::DraftController(int maxTokens, bool adaptive, double sizeRatio, double paramRatio)
     : maxTokens_(maxTokens),
       adaptive_(adaptive),
       start_(0),
+      paramRatio_(paramRatio),
       tokens_(maxTokens + 1, 0.0),
       ms_(maxTokens + 1, 0.0) {
   // Expected tokens per unit of time of drafting k tokens, (1 - a^(k+1)) / (1 - a) tokens in
@@ -42,12 +44,25 @@ DraftController::DraftController(int maxTokens, bool adaptive, double draftCostR
   double bestRate = 1;
   const double a = kPriorAcceptance;
   for (int k = 1; k <= maxTokens_; k++) {
-    const double rate = (1 - std::pow(a, k + 1)) / (1 - a) / (k * kDraftCostShare * draftCostRatio + priorRatio(k + 1));
+    const double rate = (1 - std::pow(a, k + 1)) / (1 - a) / (k * kDraftCostShare * sizeRatio + priorRatio(k + 1));
     if (rate > bestRate) {
       bestRate = rate;
       start_ = k;
     }
   }
+  startSaving_ = 1 - 1 / bestRate;
+}
+
+void DraftController::recordPrefill(size_t tokens, double ms) {
+  if (tokens >= kMinPrefillTokens) prefillMsPerToken_ = ms / tokens;
+}
+
+// The drafter's catch-up, priced as the main model's prompt evaluation scaled by parameters,
+// against the prior's saving over the tokens left at the measured plain rate.
+bool DraftController::worthCatchingUp(size_t catchUp, size_t remaining) const {
+  if (ms_[0] <= 0 || prefillMsPerToken_ <= 0) return false;  // decode plainly first, and measure
+  const double plainMsPerToken = ms_[0] / tokens_[0];
+  return catchUp * prefillMsPerToken_ * paramRatio_ < remaining * plainMsPerToken * startSaving_;
 }
 
 int DraftController::best() const {
@@ -64,7 +79,7 @@ int DraftController::best() const {
   return bestK;
 }
 
-int DraftController::next() {
+int DraftController::next(size_t catchUp, size_t remaining) {
   if (!adaptive_) return maxTokens_;
   if (segmentRounds_ > 0) return segmentK_;  // a segment keeps its length
   int k = best();
@@ -87,6 +102,7 @@ int DraftController::next() {
     }
     tried_ = k;
   }
+  if (k > 0 && catchUp > 0 && !worthCatchingUp(catchUp, remaining)) k = tried_ = 0;
   segmentK_ = k;
   return k;
 }

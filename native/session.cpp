@@ -56,8 +56,11 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
     d.contextSize = main_->contextSize();
     drafter_ = std::make_unique<DraftModelDrafter>(draftOptions_->model, d, threadpool_.get(), batchPool, &abort_,
                                                    draftOptions_->drafter);
-    const double sizeRatio = (double)llama_model_size(draftOptions_->model->get()) / (double)llama_model_size(main_->model()->get());
-    controller_ = std::make_unique<DraftController>(draftOptions_->maxTokens, draftOptions_->adaptive, sizeRatio);
+    const llama_model* draft = draftOptions_->model->get();
+    const llama_model* main = main_->model()->get();
+    controller_ = std::make_unique<DraftController>(
+        draftOptions_->maxTokens, draftOptions_->adaptive, (double)llama_model_size(draft) / (double)llama_model_size(main),
+        (double)llama_model_n_params(draft) / (double)llama_model_n_params(main));
   }
 }
 
@@ -118,6 +121,7 @@ void SessionCore::evalPromptChunk() {
   if (promptDone_ == prompt_.size()) {
     nextLogits_ = main_->logits(-1);
     stats_.promptMs = msSince(phaseStart_);
+    if (controller_) controller_->recordPrefill(prompt_.size() - stats_.reusedTokens, stats_.promptMs);
     phase_ = Phase::Decode;
     phaseStart_ = Clock::now();
   }
@@ -240,6 +244,37 @@ void SessionCore::speculativeRound(int k, StepResult& out) {
   nextLogits_ = main_->logits(rowFor(n));
 }
 
+// One round of generation: the controller picks a draft length (0: plain), within what the
+// output and the context still allow, and is told what the round produced and took.
+void SessionCore::decodeRound(StepResult& out) {
+  // The drafter catching up is a cost of drafting (after plain rounds: the text they
+  // decoded), except with the prompt: the controller weighs that once, before drafting.
+  const size_t catchUp = drafter_ ? drafter_->catchUp(history_) : 0;
+  const size_t promptCatchUp = catchUp > (size_t)stats_.generatedTokens + 1 ? catchUp : 0;
+  const size_t remaining = request_.maxTokens > 0 ? request_.maxTokens - stats_.generatedTokens
+                                                  : contextSize() - history_.size();
+  int k = drafter_ ? controller_->next(promptCatchUp, remaining) : 0;
+  // No more drafts than the output still needs or the context can hold; the verification
+  // batch (pending token + drafts) stays within the batch size.
+  if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);
+  k = std::min<int>(k, (int)contextSize() - (int)main_->tokens().size() - 2);
+  k = std::min<int>(k, (int)batchSize() - 1);
+  // The first round samples from the prompt's logits, with nothing to evaluate: it would
+  // make whatever it used look fast.
+  const bool firstRound = stats_.generatedTokens == 0;
+  const auto roundStart = Clock::now();
+  const size_t before = out.tokens.size();
+  if (k > 0) {
+    speculativeRound(k, out);
+  } else {
+    plainRound(out);
+  }
+  if (controller_ && !firstRound) {
+    const double ms = msSince(roundStart) - (k > 0 && promptCatchUp ? drafter_->lastCatchUpMs() : 0);
+    controller_->recordRound((int)(out.tokens.size() - before), ms);
+  }
+}
+
 StepResult SessionCore::step() {
   StepResult out;
   const auto start = Clock::now();
@@ -250,26 +285,7 @@ StepResult SessionCore::step() {
       if (phase_ == Phase::Prompt) {
         evalPromptChunk();
       } else {
-        int k = drafter_ ? controller_->next() : 0;
-        // No more drafts than the output still needs or the context can hold; the verification
-        // batch (pending token + drafts) stays within the batch size.
-        if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);
-        k = std::min<int>(k, (int)contextSize() - (int)main_->tokens().size() - 2);
-        k = std::min<int>(k, (int)batchSize() - 1);
-        // The drafter catching up is a cost of drafting (after plain rounds: the text they
-        // decoded), except with the prompt: that is paid once, whatever the draft lengths.
-        const bool promptCatchUp = k > 0 && drafter_->catchUp(history_) > (size_t)stats_.generatedTokens + 1;
-        const auto roundStart = Clock::now();
-        const size_t before = out.tokens.size();
-        if (k > 0) {
-          speculativeRound(k, out);
-        } else {
-          plainRound(out);
-        }
-        if (controller_) {
-          const double ms = msSince(roundStart) - (promptCatchUp ? drafter_->lastCatchUpMs() : 0);
-          controller_->recordRound((int)(out.tokens.size() - before), ms);
-        }
+        decodeRound(out);
       }
       if (msSince(start) >= request_.chunkMs) break;
     }

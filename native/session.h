@@ -117,6 +117,7 @@ class SessionCore {
 
   void prepare();
   void evalPromptChunk();
+  void decodeRound(StepResult& out);
   void plainRound(StepResult& out);
   void speculativeRound(int k, StepResult& out);
   void decodeMain(const llama_token* tokens, int32_t n, bool allLogits);

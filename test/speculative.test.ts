@@ -61,12 +61,14 @@ describe("greedy speculative decoding on the shared models", () => {
   }
 
   // The adaptive controller mixes plain rounds and drafts of every length up to maxTokens: the
-  // output must not depend on its choices. maxTokens 8 and main-q4_0 (a costly drafter) make it
-  // try plain decoding and several lengths.
-  it("adaptive draft lengths (draft-q8_0 up to 8, main-q4_0 up to 4): token-identical to plain greedy", async () => {
-    for (const [file, maxTokens] of [
-      ["draft-q8_0.gguf", 8],
-      ["main-q4_0.gguf", 4],
+  // output must not depend on its choices. maxTokens 8 makes it try several lengths and plain
+  // decoding. main-q4_0, a costly drafter, may not draft at all on these short generations (its
+  // evaluation of the prompt would cost more than it can save).
+  it("adaptive draft lengths (draft-q8_0 and tiny-q8_0 up to 8, main-q4_0 up to 4): token-identical to plain greedy", async () => {
+    for (const [file, maxTokens, mustDraft] of [
+      ["draft-q8_0.gguf", 8, true],
+      ["tiny-q8_0.gguf", 8, true],
+      ["main-q4_0.gguf", 4, false],
     ] as const) {
       const draft = await loadModel(path.join(sharedModels, file));
       const session = await main.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, maxTokens } });
@@ -76,7 +78,7 @@ describe("greedy speculative decoding on the shared models", () => {
       }
       const lengths = session.totals.draftedAt.length;
       console.log(`${file} adaptive: drafted ${session.totals.drafted} tokens, longest draft ${lengths}`);
-      expect(session.totals.drafted).toBeGreaterThan(0);
+      if (mustDraft) expect(session.totals.drafted).toBeGreaterThan(0);
       session.dispose();
       draft.dispose();
     }
