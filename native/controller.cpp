@@ -22,35 +22,29 @@ double priorRatio(int n) {
 }
 
 constexpr double kPriorAcceptance = 0.7;
+constexpr double kPriorWeight = 2;  // rounds' worth of the prior in a position's acceptance
+constexpr double kSlopeWeight = 3;  // rounds one length apart's worth of the prior's slope
 // A small draft model's step costs about half its size's share of a main-model step (measured:
 // draft-q8_0 0.09 for a size ratio of 0.21, tiny-q8_0 0.06 for 0.14).
 constexpr double kDraftCostShare = 0.5;
-constexpr int kSegmentRounds = 3;  // rounds drafted with one length and measured together
-constexpr double kFade = 0.93;     // per segment, of what every length has measured
-constexpr int kTryEvery = 3;       // segments between tries of a neighbour of the best length
+constexpr int kSegmentRounds = 3;  // rounds drafted with one length in a row
+constexpr double kFade = 0.93;     // per segment, of everything measured
+constexpr int kTryEvery = 3;       // segments between tries
 constexpr size_t kMinPrefillTokens = 32;  // a prompt evaluation that tells the prefill rate
 
 }  // namespace
 
 DraftController::DraftController(int maxTokens, bool adaptive, double sizeRatio, double paramRatio)
-    : maxTokens_(maxTokens),
-      adaptive_(adaptive),
-      start_(0),
-      paramRatio_(paramRatio),
-      tokens_(maxTokens + 1, 0.0),
-      ms_(maxTokens + 1, 0.0) {
-  // Expected tokens per unit of time of drafting k tokens, (1 - a^(k+1)) / (1 - a) tokens in
-  // k * draft + V(k + 1), against plain decoding's 1 per V(1) = 1.
+    : maxTokens_(maxTokens), adaptive_(adaptive), paramRatio_(paramRatio), checked_(maxTokens, 0.0), accepted_(maxTokens, 0.0) {
+  // A round of k: (1 - a^(k+1)) / (1 - a) tokens in k * draft + V(k + 1), against plain
+  // decoding's 1 per V(1) = 1.
+  auto cost = [&](int k) { return k * kDraftCostShare * sizeRatio + priorRatio(k + 1); };
   double bestRate = 1;
   const double a = kPriorAcceptance;
-  for (int k = 1; k <= maxTokens_; k++) {
-    const double rate = (1 - std::pow(a, k + 1)) / (1 - a) / (k * kDraftCostShare * sizeRatio + priorRatio(k + 1));
-    if (rate > bestRate) {
-      bestRate = rate;
-      start_ = k;
-    }
-  }
+  for (int k = 1; k <= maxTokens_; k++) bestRate = std::max(bestRate, (1 - std::pow(a, k + 1)) / (1 - a) / cost(k));
+  draftingPays_ = bestRate > 1;
   startSaving_ = 1 - 1 / bestRate;
+  priorSlope_ = maxTokens_ > 1 ? (cost(maxTokens_) - cost(maxTokens_ - 1)) / cost(maxTokens_) : 0.2;
 }
 
 void DraftController::recordPrefill(size_t tokens, double ms) {
@@ -60,19 +54,47 @@ void DraftController::recordPrefill(size_t tokens, double ms) {
 // The drafter's catch-up, priced as the main model's prompt evaluation scaled by parameters,
 // against the prior's saving over the tokens left at the measured plain rate.
 bool DraftController::worthCatchingUp(size_t catchUp, size_t remaining) const {
-  if (ms_[0] <= 0 || prefillMsPerToken_ <= 0) return false;  // decode plainly first, and measure
-  const double plainMsPerToken = ms_[0] / tokens_[0];
-  return catchUp * prefillMsPerToken_ * paramRatio_ < remaining * plainMsPerToken * startSaving_;
+  if (plainMs_ <= 0 || prefillMsPerToken_ <= 0) return false;  // decode plainly first, and measure
+  return catchUp * prefillMsPerToken_ * paramRatio_ < remaining / rate(0) * startSaving_;
+}
+
+// Tokens the main model evaluates and keeps in a round drafting k: each draft with the chance
+// that it and all before it are kept, and the pending token when there is one: when the round
+// before rejected a draft (had it kept all, the next draft's first token is checked against
+// logits at hand instead). A position's acceptance is shrunk towards the prior by a couple of
+// rounds' weight, so that one round does not decide it.
+double DraftController::expectedTokens(int k) const {
+  double drafts = 0, kept = 1;
+  for (int i = 0; i < k; i++) {
+    kept *= (accepted_[i] + kPriorWeight * kPriorAcceptance) / (checked_[i] + kPriorWeight);
+    drafts += kept;
+  }
+  return drafts + (1 - kept);
+}
+
+// The fitted line a + b * k through the drafting rounds' times, its slope a least-squares one
+// held towards the prior's (relative to the mean time) with kSlopeWeight rounds' weight.
+double DraftController::roundMs(int k) const {
+  const double meanK = sk_ / w_, meanMs = sy_ / w_;
+  const double spread = skk_ - sk_ * meanK, covariance = sky_ - sk_ * meanMs;
+  const double priorB = priorSlope_ * meanMs / std::max(0.2, 1 + priorSlope_ * (meanK - maxTokens_));
+  const double b = std::max(0.0, (covariance + kSlopeWeight * priorB) / (spread + kSlopeWeight));
+  return std::max(meanMs + b * (k - meanK), 0.05 * meanMs);
+}
+
+double DraftController::rate(int k) const {
+  if (k == 0) return plainMs_ > 0 ? plainTokens_ / plainMs_ : 0;
+  return w_ > 0 ? expectedTokens(k) / roundMs(k) : 0;
 }
 
 int DraftController::best() const {
-  int bestK = start_;
-  double bestRate = -1;
+  if (w_ <= 0) return draftingPays_ ? maxTokens_ : 0;
+  int bestK = 0;
+  double bestRate = 0;
   for (int k = 0; k <= maxTokens_; k++) {
-    if (ms_[k] <= 0) continue;
-    const double rate = tokens_[k] / ms_[k];
-    if (rate > bestRate) {
-      bestRate = rate;
+    const double r = rate(k);
+    if (r > bestRate) {
+      bestRate = r;
       bestK = k;
     }
   }
@@ -83,44 +105,47 @@ int DraftController::next(size_t catchUp, size_t remaining) {
   if (!adaptive_) return maxTokens_;
   if (segmentRounds_ > 0) return segmentK_;  // a segment keeps its length
   int k = best();
-  // A try that won makes the next segment a try in the same direction. Tries go in turn one
-  // longer, one shorter and plain decoding (the baseline; from plain, the prior's length).
-  const bool climbing = k == tried_ && k != lastBest_ && k > 0;
-  const int direction = k > lastBest_ ? 1 : -1;
-  lastBest_ = k;
-  tried_ = -1;
-  if (climbing || ++segmentsSinceTry_ >= kTryEvery) {
+  // Tries, in turn: plain decoding (from plain: the longest length), one shorter, one longer.
+  if (++segmentsSinceTry_ >= kTryEvery) {
     segmentsSinceTry_ = 0;
+    tryTurn_ = (tryTurn_ + 1) % 3;
     if (k == 0) {
-      k = std::max(start_, 1);
-    } else if (climbing) {
-      k = std::clamp(k + direction, 1, maxTokens_);
+      k = w_ > 0 ? std::max(1, best()) : maxTokens_;
+    } else if (tryTurn_ == 0) {
+      k = 0;
     } else {
-      tryTurn_ = (tryTurn_ + 1) % 3;
-      const int candidates[3] = {std::min(k + 1, maxTokens_), k - 1, 0};
-      k = candidates[tryTurn_];
+      k = tryTurn_ == 1 ? (k > 1 ? k - 1 : k + 1) : (k < maxTokens_ ? k + 1 : k - 1);
+      k = std::clamp(k, 1, maxTokens_);
     }
-    tried_ = k;
   }
-  if (k > 0 && catchUp > 0 && !worthCatchingUp(catchUp, remaining)) k = tried_ = 0;
+  if (k > 0 && catchUp > 0 && !worthCatchingUp(catchUp, remaining)) k = 0;
   segmentK_ = k;
   return k;
 }
 
-void DraftController::recordRound(int tokens, double ms) {
+void DraftController::recordRound(int k, int tokens, double ms, int checked, int accepted) {
   if (!adaptive_) return;
-  segmentTokens_ += tokens;
-  segmentMs_ += ms;
-  if (++segmentRounds_ < kSegmentRounds) return;
-  for (int i = 0; i <= maxTokens_; i++) {
-    tokens_[i] *= kFade;
-    ms_[i] *= kFade;
+  if (k == 0) {
+    plainTokens_ += tokens;
+    plainMs_ += ms;
+  } else {
+    w_ += 1;
+    sk_ += k;
+    skk_ += k * k;
+    sy_ += ms;
+    sky_ += k * ms;
   }
-  tokens_[segmentK_] += segmentTokens_;
-  ms_[segmentK_] += segmentMs_;
+  for (int i = 0; i < checked && i < maxTokens_; i++) {
+    checked_[i] += 1;
+    if (i < accepted) accepted_[i] += 1;
+  }
+  if (++segmentRounds_ < kSegmentRounds) return;
   segmentRounds_ = 0;
-  segmentTokens_ = 0;
-  segmentMs_ = 0;
+  for (double* x : {&plainTokens_, &plainMs_, &w_, &sk_, &skk_, &sy_, &sky_}) *x *= kFade;
+  for (int i = 0; i < maxTokens_; i++) {
+    checked_[i] *= kFade;
+    accepted_[i] *= kFade;
+  }
 }
 
 }  // namespace specdec

@@ -1,18 +1,22 @@
-// Draft length controller: picks how many tokens to draft in each round by measuring what each
-// length yields. Rounds go in segments of a few rounds with one length k (0: plain decoding);
-// for every k it keeps the tokens produced and the milliseconds spent by its segments, fading
-// with age, and takes the k with the best ratio. Every few segments it tries, in turn, one token
-// longer, one shorter and plain decoding, and a try that wins is followed by another in the same
-// direction: so it climbs to a better length and follows the text as acceptance changes.
-// Measuring whole rounds counts everything a cost model would have to guess: the draft model's
-// cold caches after a main-model batch, attention growing with depth, verification and sampling,
-// rounds whose first draft is rejected before any batch. Segments rather than single rounds,
-// because a round leaves work to the next (a pending token to evaluate). The first length comes
-// from a prior: acceptance 0.7, the cost of a main-model decode of n tokens as measured on a
-// 2-core x86 CPU, and a draft step costing half the draft/main size ratio of a main step.
-// Before its first draft in a generation the drafter has to evaluate the prompt: that is paid
-// once, whatever the lengths, and drafting starts only if what it could save over the tokens
-// left (at the prior's rate, against plain decoding measured first) outweighs it.
+// Draft length controller: picks how many tokens to draft in each round (0: decode plainly) from
+// what it measures, as the k with the most tokens per millisecond:
+// - tokens: a round of k yields each draft with the chance that it and all before it are kept;
+//   the acceptance at every draft position is measured (and shared by all lengths: a round of 4
+//   tells about positions 1 and 2 too);
+// - milliseconds: a round's time is measured whole (drafting, the main model's batch at its
+//   depth, verification and sampling, the draft model's cold caches after a main-model batch,
+//   rounds whose first draft is rejected before any batch) and fitted with a line a + b * k over
+//   the lengths tried, the slope held towards the prior's shape when the lengths tried are close;
+// - plain decoding's rate is measured directly.
+// Everything fades with age, so it follows the text as acceptance changes. Rounds go in segments
+// of a few with one length, and every few segments one is a try of plain decoding or of a length
+// next to the best, so that the line and the plain rate stay measured.
+// The first drafts use the longest length, if the prior (acceptance 0.7, the cost of a main-model
+// decode of n tokens as measured on a 2-core x86 CPU, a draft step costing half the draft/main
+// size ratio of a main step) says drafting pays at all. Before its first draft in a generation
+// the drafter has to evaluate the prompt: that is paid once, whatever the lengths, and drafting
+// starts only if what it could save over the tokens left (at the prior's rate, against plain
+// decoding measured first) outweighs it.
 #pragma once
 
 #include <cstddef>
@@ -32,30 +36,34 @@ class DraftController {
   int next(size_t catchUp, size_t remaining);
   // The main model evaluated `tokens` prompt tokens in ms.
   void recordPrefill(size_t tokens, double ms);
-  // The round just run (at the length next() gave, or fewer near the end of the output or the
-  // context) produced `tokens` in ms.
-  void recordRound(int tokens, double ms);
+  // The round just run took ms, drafting k (as next() said, or fewer near the end of the output
+  // or the context); the main model evaluated and kept `tokens` (a token output but still pending
+  // is the next round's); `checked` drafts were verified, the first `accepted` of them kept.
+  void recordRound(int k, int tokens, double ms, int checked, int accepted);
 
  private:
   int best() const;
+  double rate(int k) const;  // tokens per ms; 0: nothing measured to tell
+  double expectedTokens(int k) const;
+  double roundMs(int k) const;
   bool worthCatchingUp(size_t catchUp, size_t remaining) const;
 
   int maxTokens_;
   bool adaptive_;
-  int start_;                   // the prior's choice
-  double startSaving_ = 0;      // the share of decoding time the prior expects it to save
+  bool draftingPays_;         // the prior's verdict
+  double startSaving_ = 0;    // the share of decoding time the prior expects drafting to save
+  double priorSlope_;         // the prior's b / (a + b * k) at k = maxTokens
   double paramRatio_;
   double prefillMsPerToken_ = 0;  // the main model's; 0 = not measured
-  std::vector<double> tokens_;  // faded sums by draft length; ms 0 = never tried
-  std::vector<double> ms_;
-  int segmentK_ = 0;            // the length of the segment under way
-  int segmentRounds_ = 0;
-  int segmentTokens_ = 0;
-  double segmentMs_ = 0;
+  // Faded sums: plain decoding's tokens and ms; drafting rounds' weight, k, k^2, ms and k * ms;
+  // acceptance by draft position.
+  double plainTokens_ = 0, plainMs_ = 0;
+  double w_ = 0, sk_ = 0, skk_ = 0, sy_ = 0, sky_ = 0;
+  std::vector<double> checked_, accepted_;
+  int segmentK_ = 0;
+  int segmentRounds_ = 0;  // of the segment under way, at length segmentK_
   int segmentsSinceTry_ = 0;
-  int tryTurn_ = 0;  // which of longer, shorter, plain the next try is
-  int tried_ = -1;    // the length this segment tries, if it is a try
-  int lastBest_ = 0;
+  int tryTurn_ = 0;  // which of plain, one shorter, one longer the next try is
 };
 
 }  // namespace specdec

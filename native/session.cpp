@@ -263,7 +263,8 @@ void SessionCore::decodeRound(StepResult& out) {
   // make whatever it used look fast.
   const bool firstRound = stats_.generatedTokens == 0;
   const auto roundStart = Clock::now();
-  const size_t before = out.tokens.size();
+  const size_t evaluatedBefore = main_->tokens().size();
+  const int32_t checkedBefore = stats_.drafted, acceptedBefore = stats_.accepted;
   if (k > 0) {
     speculativeRound(k, out);
   } else {
@@ -271,7 +272,10 @@ void SessionCore::decodeRound(StepResult& out) {
   }
   if (controller_ && !firstRound) {
     const double ms = msSince(roundStart) - (k > 0 && promptCatchUp ? drafter_->lastCatchUpMs() : 0);
-    controller_->recordRound((int)(out.tokens.size() - before), ms);
+    // Credited with the tokens the main model has evaluated and kept, not those output: a round
+    // can output a token whose evaluation the next round pays for (sampled from logits at hand).
+    controller_->recordRound(k, (int)(main_->tokens().size() - evaluatedBefore), ms, (int)(stats_.drafted - checkedBefore),
+                             (int)(stats_.accepted - acceptedBefore));
   }
 }
 
