@@ -29,7 +29,8 @@ constexpr double kSlopeWeight = 3;  // rounds one length apart's worth of the pr
 constexpr double kDraftCostShare = 0.5;
 constexpr int kSegmentRounds = 3;  // rounds drafted with one length in a row
 constexpr double kFade = 0.93;     // per segment, of everything measured
-constexpr int kTryEvery = 3;       // segments between tries
+constexpr int kTryEvery = 5;       // segments between tries
+constexpr double kPlainTryBelow = 1.25;  // drafting's lead over plain decoding that stops plain tries
 constexpr size_t kMinPrefillTokens = 32;  // a prompt evaluation that tells the prefill rate
 
 }  // namespace
@@ -87,16 +88,11 @@ double DraftController::rate(int k) const {
   return w_ > 0 ? expectedTokens(k) / roundMs(k) : 0;
 }
 
-int DraftController::best() const {
-  if (w_ <= 0) return draftingPays_ ? maxTokens_ : 0;
-  int bestK = 0;
-  double bestRate = 0;
-  for (int k = 0; k <= maxTokens_; k++) {
-    const double r = rate(k);
-    if (r > bestRate) {
-      bestRate = r;
-      bestK = k;
-    }
+int DraftController::bestDraftLength() const {
+  if (w_ <= 0) return maxTokens_;
+  int bestK = 1;
+  for (int k = 2; k <= maxTokens_; k++) {
+    if (rate(k) > rate(bestK)) bestK = k;
   }
   return bestK;
 }
@@ -104,18 +100,21 @@ int DraftController::best() const {
 int DraftController::next(size_t catchUp, size_t remaining) {
   if (!adaptive_) return maxTokens_;
   if (segmentRounds_ > 0) return segmentK_;  // a segment keeps its length
-  int k = best();
-  // Tries, in turn: plain decoding (from plain: the longest length), one shorter, one longer.
+  const int drafting = bestDraftLength();
+  const bool plainBest = w_ > 0 ? rate(0) >= rate(drafting) : !draftingPays_;
+  int k = plainBest ? 0 : drafting;
+  // Tries: from plain decoding, drafting; else a length next to the best, one shorter and one
+  // longer in turn, and plain decoding instead every other time while drafting is not far ahead.
   if (++segmentsSinceTry_ >= kTryEvery) {
     segmentsSinceTry_ = 0;
-    tryTurn_ = (tryTurn_ + 1) % 3;
+    tryTurn_ = (tryTurn_ + 1) % 4;
     if (k == 0) {
-      k = w_ > 0 ? std::max(1, best()) : maxTokens_;
-    } else if (tryTurn_ == 0) {
+      k = drafting;
+    } else if (tryTurn_ % 2 == 1 && w_ > 0 && rate(k) < kPlainTryBelow * rate(0)) {
       k = 0;
     } else {
-      k = tryTurn_ == 1 ? (k > 1 ? k - 1 : k + 1) : (k < maxTokens_ ? k + 1 : k - 1);
-      k = std::clamp(k, 1, maxTokens_);
+      const int shorter = std::max(k - 1, 1), longer = std::min(k + 1, maxTokens_);
+      k = (tryTurn_ < 2 && shorter != k) || longer == k ? shorter : longer;
     }
   }
   if (k > 0 && catchUp > 0 && !worthCatchingUp(catchUp, remaining)) k = 0;

@@ -9,8 +9,8 @@
 //   the lengths tried, the slope held towards the prior's shape when the lengths tried are close;
 // - plain decoding's rate is measured directly.
 // Everything fades with age, so it follows the text as acceptance changes. Rounds go in segments
-// of a few with one length, and every few segments one is a try of plain decoding or of a length
-// next to the best, so that the line and the plain rate stay measured.
+// of a few with one length, and every few segments one is a try of a length next to the best
+// (so that the line stays measured) or, while drafting is not far ahead, of plain decoding.
 // The first drafts use the longest length, if the prior (acceptance 0.7, the cost of a main-model
 // decode of n tokens as measured on a 2-core x86 CPU, a draft step costing half the draft/main
 // size ratio of a main step) says drafting pays at all. Before its first draft in a generation
@@ -42,7 +42,7 @@ class DraftController {
   void recordRound(int k, int tokens, double ms, int checked, int accepted);
 
  private:
-  int best() const;
+  int bestDraftLength() const;
   double rate(int k) const;  // tokens per ms; 0: nothing measured to tell
   double expectedTokens(int k) const;
   double roundMs(int k) const;
@@ -63,7 +63,7 @@ class DraftController {
   int segmentK_ = 0;
   int segmentRounds_ = 0;  // of the segment under way, at length segmentK_
   int segmentsSinceTry_ = 0;
-  int tryTurn_ = 0;  // which of plain, one shorter, one longer the next try is
+  int tryTurn_ = 0;  // which try is next: odd: plain decoding (if drafting's lead is small); 0: shorter; 2: longer
 };
 
 }  // namespace specdec
