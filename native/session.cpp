@@ -253,15 +253,15 @@ void SessionCore::decodeRound(StepResult& out) {
   const size_t promptCatchUp = catchUp > (size_t)stats_.generatedTokens + 1 ? catchUp : 0;
   const size_t remaining = request_.maxTokens > 0 ? request_.maxTokens - stats_.generatedTokens
                                                   : contextSize() - history_.size();
-  // The first round samples from the prompt's logits, with nothing to evaluate: it would make
-  // whatever it used look fast, so it is not measured, and it does not draft.
-  const bool firstRound = stats_.generatedTokens == 0;
-  int k = drafter_ && !firstRound ? controller_->next(promptCatchUp, remaining) : 0;
+  int k = drafter_ ? controller_->next(promptCatchUp, remaining) : 0;
   // No more drafts than the output still needs or the context can hold; the verification
   // batch (pending token + drafts) stays within the batch size.
   if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);
   k = std::min<int>(k, (int)contextSize() - (int)main_->tokens().size() - 2);
   k = std::min<int>(k, (int)batchSize() - 1);
+  // The first round samples from the prompt's logits, with nothing to evaluate: it would make
+  // whatever it used look fast, so it is not measured.
+  const bool firstRound = stats_.generatedTokens == 0;
   const auto roundStart = Clock::now();
   const size_t evaluatedBefore = main_->tokens().size();
   const int32_t checkedBefore = stats_.drafted, acceptedBefore = stats_.accepted;
