@@ -37,22 +37,28 @@ export function loadPrompts(file, kind) {
 }
 
 /**
- * Runs each system (a runner script taking a job file) once per round, in turns. A system's job
- * is the common job merged with its own fields. Returns results[round][system] = Map(id -> result).
+ * Runs every prompt on each system (a runner script taking a job file) in turns, round after
+ * round: prompt by prompt, the systems one after the other (in reverse order every other round),
+ * so that the machine's slow and fast spells fall on all of them alike. A system's job is the
+ * common job merged with its own fields; maxPrompts limits it to the first prompts.
+ * Returns results[round][system] = Map(id -> result).
  */
 export function runRounds(systems, job, rounds) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "specdec-bench-"));
   const results = [];
   for (let r = 0; r < rounds; r++) {
-    const round = {};
-    for (const sys of systems) {
-      const jobFile = path.join(dir, `${sys.name.replace(/\W+/g, "_")}.json`);
-      const prompts = sys.maxPrompts ? job.prompts.slice(0, sys.maxPrompts) : job.prompts;
-      fs.writeFileSync(jobFile, JSON.stringify({ ...job, ...sys.job, prompts }));
-      const out = sh(process.execPath, [sys.runner, jobFile], { env: { ...process.env, ...sys.env } });
-      round[sys.name] = new Map(out.trim().split("\n").map((l) => JSON.parse(l)).map((x) => [x.id, x]));
-      process.stderr.write(`round ${r + 1}/${rounds}: ${sys.name} done\n`);
-    }
+    const round = Object.fromEntries(systems.map((sys) => [sys.name, new Map()]));
+    const order = r % 2 ? [...systems].reverse() : systems;
+    job.prompts.forEach((prompt, i) => {
+      for (const sys of order) {
+        if (sys.maxPrompts && i >= sys.maxPrompts) continue;
+        const jobFile = path.join(dir, `${sys.name.replace(/\W+/g, "_")}.json`);
+        fs.writeFileSync(jobFile, JSON.stringify({ ...job, ...sys.job, prompts: [prompt] }));
+        const out = sh(process.execPath, [sys.runner, jobFile], { env: { ...process.env, ...sys.env } });
+        for (const x of out.trim().split("\n").map((l) => JSON.parse(l))) round[sys.name].set(x.id, x);
+      }
+      process.stderr.write(`round ${r + 1}/${rounds}: prompt ${i + 1}/${job.prompts.length} done\n`);
+    });
     results.push(round);
   }
   return results;
