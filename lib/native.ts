@@ -57,6 +57,7 @@ export interface NativeStats {
   acceptedAt: number[];
   draftMs: number;
   mainMs: number;
+  drafters: { name: string; proposed: number; accepted: number }[];
   stopReason: string | null;
 }
 

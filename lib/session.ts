@@ -24,7 +24,38 @@ export interface SessionOptions {
    * distribution (sampling).
    */
   draft?: DraftOptions;
+  /**
+   * Drafters that need no second model: `{ type: "lookup" }` guesses that the text goes on as it
+   * did after the last earlier occurrence of its ending, in the prompt or in what was generated.
+   * With a draft model too, the proposals of both are merged into one token tree and verified in
+   * one batch.
+   */
+  drafters?: DrafterOptions[];
 }
+
+/** What one drafter proposed and what of it the main model kept. */
+export interface DrafterStats {
+  name: "draftModel" | "lookup";
+  /** Tokens proposed (a token two drafters proposed at the same place counts for both). */
+  proposed: number;
+  /** Of those, kept. */
+  accepted: number;
+}
+
+/** Lookup in the prompt and the text generated so far (n-gram match). */
+export interface LookupDrafterOptions {
+  type: "lookup";
+  /** Shortest ending of the text that is looked up, in tokens (default 2). */
+  ngramMin?: number;
+  /** Longest ending looked up, in tokens (default 4 or ngramMin); the longest found wins. */
+  ngramMax?: number;
+  /** Most tokens drafted per round, 1 to 63 (default 8). */
+  maxTokens?: number;
+  /** Pick the draft length each round from what it measures (default true); false: always maxTokens. */
+  adaptive?: boolean;
+}
+
+export type DrafterOptions = LookupDrafterOptions;
 
 /** Options of the draft model of a session. */
 export interface DraftOptions {
@@ -112,6 +143,8 @@ export interface GenerationStats {
   draftedAt: number[];
   /** By position in the draft: how many were kept. */
   acceptedAt: number[];
+  /** By drafter (in the session's order: the draft model, then lookup): tokens proposed and kept. */
+  drafters: DrafterStats[];
   /** Time spent drafting. */
   draftMs: number;
   /** Time spent in main-model evaluations while generating (plain steps and verification). */
@@ -154,6 +187,7 @@ export class Session {
     return {
       contextSize,
       draft: o.draft === undefined ? undefined : Session.#draftOptions(o.draft, contextSize, modelClass),
+      lookup: o.drafters === undefined ? undefined : Session.#lookupOptions(o.drafters),
       batchSize: v.maybe(o.batchSize, (x) => v.integer("batchSize", x, 1, 1 << 16)),
       threads,
       threadsBatch: o.threadsBatch === undefined ? threads : v.integer("threadsBatch", o.threadsBatch, 1, 1024),
@@ -175,12 +209,27 @@ export class Session {
     };
   }
 
+  static #lookupOptions(drafters: unknown): Record<string, unknown> | undefined {
+    if (!Array.isArray(drafters)) throw new SpecdecError("INVALID_ARGUMENT", "drafters must be an array");
+    if (drafters.length === 0) return undefined;
+    if (drafters.length > 1) throw new SpecdecError("INVALID_ARGUMENT", "drafters: one lookup drafter at most");
+    const d = v.optionsObject("drafters[0]", drafters[0] as DrafterOptions);
+    if (d.type !== "lookup") throw new SpecdecError("INVALID_ARGUMENT", `drafters[0].type must be "lookup" (got ${JSON.stringify(d.type)})`);
+    const ngramMin = v.maybe(d.ngramMin, (x) => v.integer("drafters[0].ngramMin", x, 1, 16));
+    return {
+      ngramMin,
+      ngramMax: v.maybe(d.ngramMax, (x) => v.integer("drafters[0].ngramMax", x, ngramMin ?? 2, 16)),
+      maxTokens: v.maybe(d.maxTokens, (x) => v.integer("drafters[0].maxTokens", x, 1, 63)),
+      adaptive: v.maybe(d.adaptive, (x) => v.boolean("drafters[0].adaptive", x)),
+    };
+  }
+
   /** True once {@link dispose} has been called. */
   get disposed(): boolean {
     return this.#native === null;
   }
 
-  /** Whether this session drafts with a draft model. */
+  /** Whether this session drafts (with a draft model or another drafter). */
   get hasDraft(): boolean {
     return this.#handle().info().hasDraft;
   }
@@ -207,6 +256,7 @@ export class Session {
       tokensPerSecond: s.generationMs > 0 ? (s.generatedTokens * 1000) / s.generationMs : 0,
       tokensPerStep: s.mainDecodes > 0 ? s.generatedTokens / s.mainDecodes : 0,
       acceptanceRate: s.drafted > 0 ? s.accepted / s.drafted : 0,
+      drafters: s.drafters as DrafterStats[],
       stopReason: s.stopReason as StopReason | null,
     };
   }

@@ -15,7 +15,9 @@ Evaluator::Evaluator(std::shared_ptr<ModelCore> model, const EvaluatorOptions& o
   params.n_ctx = options.contextSize ? options.contextSize : (uint32_t)llama_model_n_ctx_train(model_->get());
   params.n_batch = std::min(options.batchSize, params.n_ctx);
   params.n_ubatch = params.n_batch;
-  params.n_seq_max = 1;
+  branches_ = std::clamp(options.branches, 0, 63);
+  params.n_seq_max = (uint32_t)branches_ + 1;
+  params.kv_unified = true;  // branch sequences share the main one's cells
   params.n_threads = options.threads;
   params.n_threads_batch = options.threadsBatch;
   params.flash_attn_type = (llama_flash_attn_type)options.flashAttention;
@@ -28,7 +30,7 @@ Evaluator::Evaluator(std::shared_ptr<ModelCore> model, const EvaluatorOptions& o
   // llama.cpp rounds the KV cache up (to a multiple of 256); the evaluator keeps to what was asked.
   nCtx_ = std::min(params.n_ctx, llama_n_ctx(ctx_.get()));
   nBatch_ = llama_n_batch(ctx_.get());
-  batch_.reset(new llama_batch(llama_batch_init((int32_t)nBatch_, 0, 1)));
+  batch_.reset(new llama_batch(llama_batch_init((int32_t)nBatch_, 0, branches_ + 1)));
 }
 
 bool Evaluator::abortCallback(void* data) { return static_cast<Evaluator*>(data)->abort_->load(); }
@@ -51,6 +53,15 @@ void Evaluator::decode(const llama_token* tokens, int32_t n, bool allLogits) {
     b.seq_id[i][0] = 0;
     b.logits[i] = allLogits || i == n - 1;
   }
+  run(n, tokens_.size());
+  tokens_.insert(tokens_.end(), tokens, tokens + n);
+  logitsAt_ = tokens_.size();
+}
+
+// Decodes the batch's first n entries. On failure the main sequence is cut back to keepOnFailure
+// tokens (whatever part of the batch was stored is dropped) and the branches are dropped.
+void Evaluator::run(int32_t n, size_t keepOnFailure) {
+  llama_batch& b = *batch_;
   b.n_tokens = n;
   CpuTurns::instance().acquire();
   int32_t rc = llama_decode(ctx_.get(), b);
@@ -60,13 +71,42 @@ void Evaluator::decode(const llama_token* tokens, int32_t n, bool allLogits) {
     if (threadpoolBatch_ != threadpool_) ggml_threadpool_pause(threadpoolBatch_);
   }
   if (rc != 0) {
-    // Whatever part of the batch was stored is dropped, so the cache matches tokens_ again.
-    llama_memory_seq_rm(llama_get_memory(ctx_.get()), 0, (llama_pos)tokens_.size(), -1);
+    llama_memory_seq_rm(llama_get_memory(ctx_.get()), 0, (llama_pos)keepOnFailure, -1);
+    dropBranches();
     if (rc == 2 || abort_->load()) fail("ABORTED", "the generation was aborted");
     fail("DECODE_FAILED", "llama_decode failed with code " + std::to_string(rc));
   }
-  tokens_.insert(tokens_.end(), tokens, tokens + n);
-  logitsAt_ = tokens_.size();
+}
+
+void Evaluator::decodeTree(const llama_token* tokens, int32_t n, const int32_t* offset, const uint64_t* seqs,
+                           size_t primary, int branches) {
+  if (n <= 0 || (uint32_t)n > nBatch_ || branches > branches_) fail("INTERNAL", "token tree out of range");
+  int32_t deepest = 0;
+  for (int32_t i = 0; i < n; i++) deepest = std::max(deepest, offset[i]);
+  if (tokens_.size() + n > nCtx_ || tokens_.size() + deepest >= nCtx_) fail("CONTEXT_OVERFLOW", "the context is full");
+  llama_memory_t memory = llama_get_memory(ctx_.get());
+  for (int s = 1; s <= branches; s++) llama_memory_seq_cp(memory, 0, s, -1, -1);
+  branchesUsed_ = branches;
+  llama_batch& b = *batch_;
+  for (int32_t i = 0; i < n; i++) {
+    if (!model_->validToken(tokens[i])) fail("INVALID_ARGUMENT", "token id out of range");
+    b.token[i] = tokens[i];
+    b.pos[i] = (llama_pos)(tokens_.size() + offset[i]);
+    b.n_seq_id[i] = 0;
+    for (int s = 0; s <= branches; s++) {
+      if ((seqs[i] >> s) & 1u) b.seq_id[i][b.n_seq_id[i]++] = s;
+    }
+    b.logits[i] = true;
+  }
+  run(n, tokens_.size());
+  tokens_.insert(tokens_.end(), tokens, tokens + primary);
+  logitsAt_ = 0;  // the last row is not the main sequence's next position
+}
+
+void Evaluator::dropBranches() {
+  llama_memory_t memory = llama_get_memory(ctx_.get());
+  for (int s = 1; s <= branchesUsed_; s++) llama_memory_seq_rm(memory, s, -1, -1);
+  branchesUsed_ = 0;
 }
 
 const float* Evaluator::logits(int32_t i) const { return llama_get_logits_ith(ctx_.get(), i); }

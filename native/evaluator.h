@@ -1,5 +1,7 @@
-// Evaluator: owns one llama_context and its batch, and knows which tokens its KV cache (one
-// sequence) holds. Both the main model of a session and a draft model use one.
+// Evaluator: owns one llama_context and its batch, and knows which tokens its KV cache (the main
+// sequence, 0) holds. Both the main model of a session and a draft model use one. For token
+// trees it can give a batch's tokens to branch sequences, which share the main one's cells up to
+// the batch and are dropped after it.
 //
 // Threading: used by one worker at a time (the session's). Every decode takes a CPU turn (see
 // turns.h). The threadpools are the session's and outlive the evaluator.
@@ -21,6 +23,7 @@ struct EvaluatorOptions {
   int32_t threads = 4;
   int32_t threadsBatch = 4;
   int32_t flashAttention = -1;  // llama_flash_attn_type: -1 auto, 0 off, 1 on
+  int32_t branches = 0;         // KV sequences besides the main one, for token trees (at most 63)
 };
 
 class Evaluator {
@@ -39,6 +42,14 @@ class Evaluator {
   // Appends n tokens to the cache; logits for every position or only the last. Throws ABORTED,
   // CONTEXT_OVERFLOW, DECODE_FAILED (the cache then holds what it held before).
   void decode(const llama_token* tokens, int32_t n, bool allLogits);
+  // Appends a token tree: token i at position tokens().size() + offset[i], in the sequences of
+  // seqs[i] (bit s: sequence s; bit 0: the main one), all logits. The first `primary` tokens are
+  // the main sequence's, at offsets 0, 1, ... Every branch sequence first shares the cache's
+  // cells. Throws as decode; afterwards, dropBranches() must be called.
+  void decodeTree(const llama_token* tokens, int32_t n, const int32_t* offset, const uint64_t* seqs, size_t primary,
+                  int branches);
+  // Removes every branch sequence (the cells only they held are freed).
+  void dropBranches();
   // Logits of row i of the last decode (-1: its last row).
   const float* logits(int32_t i) const;
   // Drops cache entries from position n on. Returns false (and clears all) when the memory
@@ -61,12 +72,15 @@ class Evaluator {
     }
   };
   static bool abortCallback(void* data);
+  void run(int32_t n, size_t keepOnFailure);
 
   std::shared_ptr<ModelCore> model_;
   std::unique_ptr<llama_context, FreeContext> ctx_;
   std::unique_ptr<llama_batch, FreeBatch> batch_;
   uint32_t nCtx_ = 0;
   uint32_t nBatch_ = 0;
+  int32_t branches_ = 0;
+  int32_t branchesUsed_ = 0;
   const std::atomic<bool>* abort_;
   std::vector<llama_token> tokens_;
   size_t logitsAt_ = 0;  // the last row's logits follow tokens_[0..logitsAt_); 0: none

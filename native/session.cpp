@@ -31,6 +31,12 @@ void GenerationStats::add(const GenerationStats& g) {
   if (acceptedAt.size() < g.acceptedAt.size()) acceptedAt.resize(g.acceptedAt.size(), 0);
   for (size_t i = 0; i < g.draftedAt.size(); i++) draftedAt[i] += g.draftedAt[i];
   for (size_t i = 0; i < g.acceptedAt.size(); i++) acceptedAt[i] += g.acceptedAt[i];
+  if (drafters.size() < g.drafters.size()) drafters = std::vector<Drafter>(g.drafters.size());
+  for (size_t i = 0; i < g.drafters.size(); i++) {
+    drafters[i].name = g.drafters[i].name;
+    drafters[i].proposed += g.drafters[i].proposed;
+    drafters[i].accepted += g.drafters[i].accepted;
+  }
   stopReason = g.stopReason;
 }
 
@@ -50,18 +56,32 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
     if (!threadpoolBatch_) fail("CONTEXT_FAILED", "failed to start the CPU threadpool");
     batchPool = threadpoolBatch_.get();
   }
-  main_ = std::make_unique<Evaluator>(std::move(model), options.main, threadpool_.get(), batchPool, &abort_);
+  // A draft model first (its proposal is the primary path of the tree), then lookup.
+  EvaluatorOptions mainOptions = options.main;
+  mainOptions.branches = (options.draft ? 1 : 0) + (options.lookup ? 1 : 0) - 1;  // a leaf per drafter
+  main_ = std::make_unique<Evaluator>(std::move(model), mainOptions, threadpool_.get(), batchPool, &abort_);
+  double sizeRatio = 0, paramRatio = 0;
+  int maxTokens = 0;
+  bool adaptive = true;
   if (draftOptions_) {
     EvaluatorOptions d = options.main;
     d.contextSize = main_->contextSize();
-    drafter_ = std::make_unique<DraftModelDrafter>(draftOptions_->model, d, threadpool_.get(), batchPool, &abort_,
-                                                   draftOptions_->drafter);
+    drafters_.push_back({"draftModel", draftOptions_->maxTokens,
+                         std::make_unique<DraftModelDrafter>(draftOptions_->model, d, threadpool_.get(), batchPool, &abort_,
+                                                             draftOptions_->drafter)});
     const llama_model* draft = draftOptions_->model->get();
     const llama_model* main = main_->model()->get();
-    controller_ = std::make_unique<DraftController>(
-        draftOptions_->maxTokens, draftOptions_->adaptive, (double)llama_model_size(draft) / (double)llama_model_size(main),
-        (double)llama_model_n_params(draft) / (double)llama_model_n_params(main));
+    sizeRatio = (double)llama_model_size(draft) / (double)llama_model_size(main);
+    paramRatio = (double)llama_model_n_params(draft) / (double)llama_model_n_params(main);
+    maxTokens = draftOptions_->maxTokens;
+    adaptive = draftOptions_->adaptive;
   }
+  if (options.lookup) {
+    drafters_.push_back({"lookup", options.lookup->maxTokens, std::make_unique<LookupDrafter>(options.lookup->lookup)});
+    maxTokens = std::max(maxTokens, options.lookup->maxTokens);
+    if (!draftOptions_) adaptive = options.lookup->adaptive;
+  }
+  if (!drafters_.empty()) controller_ = std::make_unique<DraftController>(maxTokens, adaptive, sizeRatio, paramRatio);
 }
 
 void SessionCore::pauseThreads() {
@@ -102,7 +122,7 @@ void SessionCore::prepare() {
   main_->truncate(common);
   promptDone_ = main_->tokens().size();
   history_ = prompt_;
-  pending_.reset();
+  pending_.clear();
   nextLogits_ = nullptr;
   sampler_ = std::make_unique<Sampler>(request_.sampling);
   verifier_ = std::make_unique<Verifier>(*sampler_, model()->nVocab());
@@ -110,6 +130,7 @@ void SessionCore::prepare() {
   text_ = std::make_unique<TextStream>(request_.stops);
   stats_.promptTokens = n;
   stats_.reusedTokens = (int32_t)promptDone_;
+  for (const auto& d : drafters_) stats_.drafters.push_back({d.name});
   phase_ = Phase::Prompt;
   phaseStart_ = Clock::now();
 }
@@ -182,66 +203,139 @@ void SessionCore::recordPosition(size_t index, bool accepted) {
 
 // One token the plain way: evaluate what is pending, then sample.
 void SessionCore::plainRound(StepResult& out) {
-  if (pending_) {
-    llama_token t = *pending_;
-    decodeMain(&t, 1, false);
-    pending_.reset();
+  if (!pending_.empty()) {
+    decodeMain(pending_.data(), (int32_t)pending_.size(), false);
+    pending_.clear();
     nextLogits_ = main_->logits(-1);
   }
   llama_token token = sampler_->sample(nextLogits_, model()->nVocab(), history_, history_.size());
   nextLogits_ = nullptr;
-  if (emit(token, out)) pending_ = token;
+  if (emit(token, out)) pending_.push_back(token);
 }
 
-// One speculative round. The drafter proposes d[0..k); the main model evaluates the pending token
-// (if any) and the drafts in one batch, and the verifier walks along them: every kept draft is
-// output, the first rejected one is replaced by the main model's token, which becomes pending.
-// When nothing is pending, d[0] is checked against the logits already at hand first: if it is
-// rejected there is no batch to evaluate at all.
-void SessionCore::speculativeRound(int k, StepResult& out) {
-  const auto draftStart = Clock::now();
-  drafter_->propose(history_, k, *sampler_, draft_);
-  const double draftMs = msSince(draftStart);
-  stats_.draftMs += draftMs;
-  const size_t n = draft_.tokens.size();
-  if (n == 0) return plainRound(out);
-  auto q = [&](size_t i) { return draft_.q.empty() ? nullptr : &draft_.q[i]; };
+// Verifies one place of the tree, the children of `parent`, against the main model's logits there,
+// outputs the token the main model puts there, and records the figures. Returns the node kept
+// (-1: none) and the token.
+Choice SessionCore::verifyPlace(const float* logits, int32_t parent, size_t depth) {
+  candidates_.clear();
+  childNodes_.clear();
+  int32_t sampled = -1;
+  for (int32_t c = tree_.firstChild(parent); c >= 0; c = tree_.node(c).nextSibling) {
+    if (tree_.q(c)) sampled = (int32_t)candidates_.size();
+    candidates_.push_back(tree_.node(c).token);
+    childNodes_.push_back(c);
+  }
+  Choice c = verifier_->choose(logits, history_, history_.size(), candidates_, sampled,
+                               sampled >= 0 ? tree_.q(childNodes_[sampled]) : nullptr);
+  recordPosition(depth, c.kept >= 0);
+  if (c.kept < 0) return c;
+  c.kept = childNodes_[c.kept];
+  for (size_t i = 0; i < drafters_.size(); i++) stats_.drafters[i].accepted += (tree_.node(c.kept).sources >> i) & 1u;
+  return c;
+}
 
-  size_t next = 0;  // the first draft not yet verified
-  if (!pending_) {
-    Verdict v = verifier_->check(nextLogits_, history_, history_.size(), draft_.tokens[0], q(0));
-    recordPosition(0, v.accepted);
+// One speculative round. Every drafter proposes up to k tokens; the proposals are merged into one
+// token tree. The main model evaluates the pending tokens (if any) and the tree in one batch, and
+// the verifier walks down from the root: at each place it keeps the child the main model agrees
+// with, or puts its own token there and stops. When nothing is pending, the first place is
+// checked against the logits at hand first: if nothing there is kept there is no batch at all,
+// else only the kept child's subtree is evaluated. Returns the depth of the tree (0: no drafts,
+// the round decoded plainly).
+int SessionCore::speculativeRound(int k, StepResult& out) {
+  const auto draftStart = Clock::now();
+  tree_.clear();
+  // Room for nodes: the batch holds the pending tokens too, and every node's position (at most
+  // its index in the batch) stays below the context size.
+  const int64_t room = std::min<int64_t>((int64_t)batchSize() - (int64_t)pending_.size(),
+                                         (int64_t)contextSize() - (int64_t)(main_->tokens().size() + pending_.size()) - 1);
+  for (size_t i = 0; i < drafters_.size(); i++) {
+    drafters_[i].drafter->propose(history_, std::min(k, drafters_[i].maxTokens), *sampler_, draft_);
+    tree_.add(draft_, (int)i, (size_t)std::max<int64_t>(room, 0), drafters_.size());
+  }
+  stats_.draftMs += msSince(draftStart);
+  if (tree_.empty()) {
+    plainRound(out);
+    return 0;
+  }
+  for (size_t i = 0; i < drafters_.size(); i++) stats_.drafters[i].proposed += (int32_t)tree_.proposedBy((int)i);
+  const int depth = tree_.depth();
+
+  int32_t start = DraftTree::kRoot;
+  size_t place = 0;               // depth - 1 of the place being verified
+  std::vector<int32_t> kept;      // the nodes kept, root to leaf
+  if (pending_.empty()) {
+    Choice c = verifyPlace(nextLogits_, DraftTree::kRoot, place++);
     nextLogits_ = nullptr;
-    if (!emit(v.token, out)) return;
-    if (!v.accepted) {
-      pending_ = v.token;
-      return;
+    if (!emit(c.token, out)) return depth;
+    if (c.kept < 0) {
+      pending_.push_back(c.token);
+      return depth;
     }
-    next = 1;
+    start = c.kept;
+    kept.push_back(start);
   }
-  // The batch: the pending token (if any) and every draft (d[0] too: accepted above or not, it is
-  // not in the cache yet). Row r of the result predicts the token after batch[r]. step() keeps k
-  // small enough for the batch to fit the context.
-  const size_t kept = main_->tokens().size();
-  batch_.clear();
-  if (pending_) batch_.push_back(*pending_);
-  batch_.insert(batch_.end(), draft_.tokens.begin(), draft_.tokens.end());
-  const size_t pendingCount = pending_ ? 1 : 0;
-  decodeMain(batch_.data(), (int32_t)batch_.size(), true);
-  pending_.reset();
-  // Row of the batch that predicts d[i]: with a pending token, row i; without, row i - 1.
-  auto rowFor = [&](size_t i) { return (int32_t)(pendingCount ? i : i - 1); };
-  for (size_t i = next; i < n; i++) {
-    Verdict v = verifier_->check(main_->logits(rowFor(i)), history_, history_.size(), draft_.tokens[i], q(i));
-    recordPosition(i, v.accepted);
-    if (!v.accepted) {
-      main_->truncate(kept + pendingCount + i);  // keep the pending token and d[0..i)
-      if (emit(v.token, out)) pending_ = v.token;
-      return;
+
+  // The batch: the pending tokens, then the tree (or the kept child's subtree) depth first, the
+  // primary path first. A chain needs no branch sequences and is evaluated the plain way.
+  size_t primary = 0;
+  int branches = 0;
+  const std::vector<int32_t> nodes = tree_.order(start, &primary, &seqs_, &branches);
+  const size_t nPending = pending_.size();
+  const size_t before = main_->tokens().size();
+  batch_.assign(pending_.begin(), pending_.end());
+  rowOf_.assign(tree_.size(), -1);
+  for (size_t i = 0; i < nodes.size(); i++) {
+    batch_.push_back(tree_.node(nodes[i]).token);
+    rowOf_[nodes[i]] = (int32_t)(nPending + i);
+  }
+  if (branches == 0) {
+    decodeMain(batch_.data(), (int32_t)batch_.size(), true);
+  } else {
+    offsets_.clear();
+    masks_.assign(nPending, (2ull << branches) - 1);  // pending tokens: in every sequence
+    for (size_t i = 0; i < nPending; i++) offsets_.push_back((int32_t)i);
+    for (size_t i = 0; i < nodes.size(); i++) {
+      offsets_.push_back((int32_t)nPending + tree_.node(nodes[i]).depth - 1);
+      masks_.push_back(seqs_[i]);
     }
-    if (!emit(v.token, out)) return;
+    const auto t = Clock::now();
+    main_->decodeTree(batch_.data(), (int32_t)batch_.size(), offsets_.data(), masks_.data(), nPending + primary, branches);
+    stats_.mainMs += msSince(t);
+    stats_.mainDecodes++;
   }
-  nextLogits_ = main_->logits(rowFor(n));
+  pending_.clear();
+
+  int32_t node = start;
+  int32_t row = start == DraftTree::kRoot ? (int32_t)nPending - 1 : rowOf_[start];
+  std::optional<llama_token> correction;
+  bool ended = false;
+  while (tree_.firstChild(node) >= 0) {
+    Choice c = verifyPlace(main_->logits(row), node, place++);
+    if (!emit(c.token, out)) {
+      ended = true;
+      break;
+    }
+    if (c.kept < 0) {
+      correction = c.token;
+      break;
+    }
+    node = c.kept;
+    row = rowOf_[node];
+    kept.push_back(node);
+  }
+  // The cache keeps the pending tokens and the kept nodes as far as they follow the primary path
+  // (batch rows nPending, nPending + 1, ...). Kept nodes off it are evaluated again in the next
+  // round: the cache's cells then stay in position order, which the attention's sums follow,
+  // and the numbers stay those of plain decoding.
+  size_t onPrimary = 0;
+  while (onPrimary < kept.size() && rowOf_[kept[onPrimary]] == (int32_t)(nPending + onPrimary)) onPrimary++;
+  if (branches) main_->dropBranches();
+  main_->truncate(before + nPending + onPrimary);
+  if (ended) return depth;
+  for (size_t i = onPrimary; i < kept.size(); i++) pending_.push_back(tree_.node(kept[i]).token);
+  if (correction) pending_.push_back(*correction);
+  if (pending_.empty()) nextLogits_ = main_->logits(row);
+  return depth;
 }
 
 // One round of generation: the controller picks a draft length (0: plain), within what the
@@ -249,11 +343,12 @@ void SessionCore::speculativeRound(int k, StepResult& out) {
 void SessionCore::decodeRound(StepResult& out) {
   // The drafter catching up is a cost of drafting (after plain rounds: the text they
   // decoded), except with the prompt: the controller weighs that once, before drafting.
-  const size_t catchUp = drafter_ ? drafter_->catchUp(history_) : 0;
+  size_t catchUp = 0;
+  for (const auto& d : drafters_) catchUp = std::max(catchUp, d.drafter->catchUp(history_));
   const size_t promptCatchUp = catchUp > (size_t)stats_.generatedTokens + 1 ? catchUp : 0;
   const size_t remaining = request_.maxTokens > 0 ? request_.maxTokens - stats_.generatedTokens
                                                   : contextSize() - history_.size();
-  int k = drafter_ ? controller_->next(promptCatchUp, remaining) : 0;
+  int k = controller_ ? controller_->next(promptCatchUp, remaining) : 0;
   // No more drafts than the output still needs or the context can hold; the verification
   // batch (pending token + drafts) stays within the batch size.
   if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);
@@ -265,16 +360,20 @@ void SessionCore::decodeRound(StepResult& out) {
   const auto roundStart = Clock::now();
   const size_t evaluatedBefore = main_->tokens().size();
   const int32_t checkedBefore = stats_.drafted, acceptedBefore = stats_.accepted;
+  int drafted = 0;  // a drafter may have fewer than k tokens to offer, or none
   if (k > 0) {
-    speculativeRound(k, out);
+    drafted = speculativeRound(k, out);
   } else {
     plainRound(out);
   }
   if (controller_ && !firstRound) {
-    const double ms = msSince(roundStart) - (k > 0 && promptCatchUp ? drafter_->lastCatchUpMs() : 0);
+    double ms = msSince(roundStart);
+    if (k > 0 && promptCatchUp) {
+      for (const auto& d : drafters_) ms -= d.drafter->lastCatchUpMs();
+    }
     // Credited with the tokens the main model has evaluated and kept, not those output: a round
     // can output a token whose evaluation the next round pays for (sampled from logits at hand).
-    controller_->recordRound(k, (int)(main_->tokens().size() - evaluatedBefore), ms, (int)(stats_.drafted - checkedBefore),
+    controller_->recordRound(drafted, (int)(main_->tokens().size() - evaluatedBefore), ms, (int)(stats_.drafted - checkedBefore),
                              (int)(stats_.accepted - acceptedBefore));
   }
 }
@@ -405,6 +504,16 @@ Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model,
   } else if (!draft.IsUndefined() && !draft.IsNull()) {
     fail("INVALID_ARGUMENT", "draft must be an object");
   }
+  Napi::Value lookup = o.Get("lookup");
+  if (lookup.IsObject()) {
+    Napi::Object l = lookup.As<Napi::Object>();
+    LookupSpec spec;
+    spec.lookup.ngramMin = (int32_t)optInt(l, "ngramMin", spec.lookup.ngramMin, 1, 16);
+    spec.lookup.ngramMax = (int32_t)optInt(l, "ngramMax", std::max(spec.lookup.ngramMax, spec.lookup.ngramMin), spec.lookup.ngramMin, 16);
+    spec.maxTokens = (int32_t)optInt(l, "maxTokens", spec.maxTokens, 1, 63);
+    spec.adaptive = optBool(l, "adaptive", true);
+    options.lookup = spec;
+  }
   return PromiseWorker<std::shared_ptr<SessionCore>>::Run(
       env,
       [model, options]() {
@@ -529,6 +638,15 @@ Napi::Object statsToJs(Napi::Env env, const GenerationStats& s) {
   o.Set("acceptedAt", arr(s.acceptedAt));
   o.Set("draftMs", s.draftMs);
   o.Set("mainMs", s.mainMs);
+  Napi::Array drafters = Napi::Array::New(env, s.drafters.size());
+  for (size_t i = 0; i < s.drafters.size(); i++) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("name", s.drafters[i].name);
+    d.Set("proposed", s.drafters[i].proposed);
+    d.Set("accepted", s.drafters[i].accepted);
+    drafters.Set((uint32_t)i, d);
+  }
+  o.Set("drafters", drafters);
   o.Set("stopReason", s.stopReason.empty() ? env.Null() : Napi::String::New(env, s.stopReason));
   return o;
 }

@@ -18,11 +18,13 @@
 
 #include "controller.h"
 #include "drafters/draft_model.h"
+#include "drafters/lookup.h"
 #include "evaluator.h"
 #include "llama.h"
 #include "model.h"
 #include "sampling.h"
 #include "text.h"
+#include "tree.h"
 #include "verify.h"
 
 namespace specdec {
@@ -35,9 +37,16 @@ struct DraftOptions {
   bool acceptAllForTesting = false;
 };
 
+struct LookupSpec {
+  LookupOptions lookup;
+  int32_t maxTokens = 8;
+  bool adaptive = true;
+};
+
 struct SessionOptions {
   EvaluatorOptions main;
   std::optional<DraftOptions> draft;
+  std::optional<LookupSpec> lookup;
 };
 
 struct GenerationRequest {
@@ -65,6 +74,12 @@ struct GenerationStats {
   double draftMs = 0;
   double mainMs = 0;
   std::string stopReason;
+  struct Drafter {
+    std::string name;
+    int32_t proposed = 0;  // tokens it proposed (each tree node it proposed once)
+    int32_t accepted = 0;  // of those, kept
+  };
+  std::vector<Drafter> drafters;  // in the session's drafter order
   void add(const GenerationStats& g);
 };
 
@@ -81,7 +96,7 @@ class SessionCore {
   uint32_t contextSize() const { return main_->contextSize(); }
   uint32_t batchSize() const { return main_->batchSize(); }
   const std::shared_ptr<ModelCore>& model() const { return main_->model(); }
-  bool hasDraft() const { return drafter_ != nullptr; }
+  bool hasDraft() const { return !drafters_.empty(); }
 
   // Main thread: starts a generation (arguments already copied into plain C++ values).
   void begin(GenerationRequest request);
@@ -119,7 +134,8 @@ class SessionCore {
   void evalPromptChunk();
   void decodeRound(StepResult& out);
   void plainRound(StepResult& out);
-  void speculativeRound(int k, StepResult& out);
+  int speculativeRound(int k, StepResult& out);
+  Choice verifyPlace(const float* logits, int32_t parent, size_t depth);
   void decodeMain(const llama_token* tokens, int32_t n, bool allLogits);
   // Hands one token to the output; false when the generation ends with it (or before it).
   bool emit(llama_token token, StepResult& out);
@@ -132,7 +148,12 @@ class SessionCore {
   std::unique_ptr<ggml_threadpool, FreeThreadpool> threadpoolBatch_;
   std::atomic<bool> abort_{false};
   std::unique_ptr<Evaluator> main_;
-  std::unique_ptr<Drafter> drafter_;
+  struct SessionDrafter {
+    std::string name;
+    int32_t maxTokens;
+    std::unique_ptr<Drafter> drafter;
+  };
+  std::vector<SessionDrafter> drafters_;
   std::optional<DraftOptions> draftOptions_;
   std::unique_ptr<DraftController> controller_;
 
@@ -143,13 +164,21 @@ class SessionCore {
   std::vector<llama_token> prompt_;
   size_t promptDone_ = 0;
   std::vector<llama_token> history_;        // prompt + generated
-  std::optional<llama_token> pending_;       // generated but not yet in the main KV cache
+  std::vector<llama_token> pending_;          // generated but not yet in the main KV cache
   const float* nextLogits_ = nullptr;        // main logits for the next position (when nothing is pending)
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<Verifier> verifier_;
   std::unique_ptr<TextStream> text_;
   Draft draft_;
+  DraftTree tree_;
+  // Scratch of a speculative round.
   std::vector<llama_token> batch_;
+  std::vector<int32_t> rowOf_;
+  std::vector<int32_t> offsets_;
+  std::vector<uint64_t> seqs_;
+  std::vector<uint64_t> masks_;
+  std::vector<llama_token> candidates_;
+  std::vector<int32_t> childNodes_;
   Clock::time_point phaseStart_;
 };
 

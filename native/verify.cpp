@@ -4,23 +4,25 @@
 
 namespace specdec {
 
-Verdict Verifier::check(const float* logits, const std::vector<llama_token>& history, size_t position,
-                        llama_token draft, const Distribution* q) {
-  if (acceptAll_) return {true, draft};
-  if (sampler_.greedy()) {
-    llama_token best = sampler_.argmax(logits, nVocab_, history);
-    return {best == draft, best};
-  }
+Choice Verifier::choose(const float* logits, const std::vector<llama_token>& history, size_t position,
+                        const std::vector<llama_token>& candidates, int32_t sampled, const Distribution* q) {
+  if (acceptAll_) return {0, candidates[0]};
+  auto keep = [&](llama_token x) -> Choice {
+    for (size_t i = 0; i < candidates.size(); i++) {
+      if (candidates[i] == x) return {(int32_t)i, x};
+    }
+    return {-1, x};
+  };
+  if (sampler_.greedy()) return keep(sampler_.argmax(logits, nVocab_, history));
   sampler_.distribution(logits, nVocab_, history, p_);
-  if (!q) {
-    llama_token x = Sampler::draw(p_, sampler_.uniform(position, Stream::Target));
-    return {x == draft, x};
-  }
-  const float pd = p_.probOf(draft);
-  const float qd = q->probOf(draft);
-  if (qd > 0 && sampler_.uniform(position, Stream::Accept) < std::min(1.0, (double)pd / qd)) return {true, draft};
+  if (sampled < 0) return keep(Sampler::draw(p_, sampler_.uniform(position, Stream::Target)));
+  const llama_token d = candidates[sampled];
+  const float pd = p_.probOf(d);
+  const float qd = q->probOf(d);
+  if (qd > 0 && sampler_.uniform(position, Stream::Accept) < std::min(1.0, (double)pd / qd)) return {sampled, d};
 
-  // Rejected: draw from the residual norm(max(0, p - q)), which lives on p's support.
+  // Rejected: draw from the residual norm(max(0, p - q)), which lives on p's support (and not on
+  // d: had p(d) > q(d), d would have been kept).
   qDense_.assign(nVocab_, 0.0f);
   for (size_t i = 0; i < q->tokens.size(); i++) qDense_[q->tokens[i]] = q->probs[i];
   residual_.tokens.clear();
@@ -35,9 +37,11 @@ Verdict Verifier::check(const float* logits, const std::vector<llama_token>& his
     }
   }
   const double u = sampler_.uniform(position, Stream::Residual);
-  if (total <= 0) return {false, Sampler::draw(p_, u)};  // only by rounding: p == q
+  if (total <= 0) return keep(Sampler::draw(p_, u));  // only by rounding: p == q
   for (float& r : residual_.probs) r = (float)(r / total);
-  return {false, Sampler::draw(residual_, u)};
+  Choice c = keep(Sampler::draw(residual_, u));
+  if (c.kept == sampled) c.kept = -1;  // not d, by construction; rounding aside
+  return c;
 }
 
 }  // namespace specdec

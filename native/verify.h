@@ -1,11 +1,15 @@
-// Verification: does the main model keep a drafted token at a position, and which token does it
-// put there otherwise?
-// - Greedy: the draft is kept iff it is the main model's argmax; otherwise the argmax is taken.
-// - Sampling, draft drawn from the drafter's distribution q: speculative sampling (Leviathan et
-//   al. 2023; Chen et al. 2023): keep d with probability min(1, p(d) / q(d)); otherwise draw from
-//   norm(max(0, p - q)). p and q come from the same sampler chain.
-// - Sampling, deterministic draft (no q): keep it iff it equals the token drawn from p.
-// Either way the token at the position is distributed exactly as p.
+// Verification: at one place of the draft tree, which of the drafted candidate tokens does the
+// main model keep, and which token does it put there otherwise?
+// - Greedy: the candidate that is the main model's argmax, if any; else the argmax.
+// - Sampling: a candidate drawn from the drafter's distribution q (at most one per place) goes
+//   first, by speculative sampling (Leviathan et al. 2023; Chen et al. 2023): kept with
+//   probability min(1, p(d) / q(d)); otherwise x is drawn from norm(max(0, p - q)). Without such
+//   a candidate x is drawn from p. Then the deterministic candidate equal to x, if any, is kept;
+//   else x is the main model's token. p and q come from the same sampler chain.
+// Either way the token at the place is distributed exactly as p (after the residual step, x is
+// distributed as what is left of p, and the deterministic candidates only name tokens, they do
+// not change which one x is). With only deterministic candidates x is the token plain sampling
+// would draw at the position: a seeded generation does not depend on them.
 #pragma once
 
 #include <vector>
@@ -15,19 +19,20 @@
 
 namespace specdec {
 
-struct Verdict {
-  bool accepted;
-  llama_token token;  // the draft when accepted, else the main model's replacement
+struct Choice {
+  int32_t kept;       // index of the candidate kept, -1: none
+  llama_token token;  // the token at the place: the kept candidate, or the main model's own
 };
 
 class Verifier {
  public:
   Verifier(Sampler& sampler, int32_t nVocab) : sampler_(sampler), nVocab_(nVocab) {}
 
-  Verdict check(const float* logits, const std::vector<llama_token>& history, size_t position, llama_token draft,
-                const Distribution* q);
+  // candidates[sampled] (sampled >= 0) was drawn from q; the others are deterministic.
+  Choice choose(const float* logits, const std::vector<llama_token>& history, size_t position,
+                const std::vector<llama_token>& candidates, int32_t sampled, const Distribution* q);
 
-  // Test hook: accept every draft. Breaks exactness on purpose, so that the statistical test of
+  // Test hook: keep the first candidate always. Breaks exactness on purpose, so that the statistical test of
   // sampling can show that it notices.
   void setAcceptAllForTesting(bool on) { acceptAll_ = on; }
 

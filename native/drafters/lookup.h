@@ -1,0 +1,40 @@
+// Lookup drafter: guesses that the text goes on as it did after the last earlier occurrence of
+// its own ending. It keeps, for every n-gram of n = ngramMin..ngramMax tokens of the prompt and
+// of everything generated since, where it last occurred; a proposal takes the longest n-gram
+// that ends the context and has occurred before, and copies what followed it. Free to run (a
+// few hash lookups), so it pays wherever the output quotes or repeats its input: summaries,
+// edits, code that reuses names.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "drafter.h"
+
+namespace specdec {
+
+struct LookupOptions {
+  int32_t ngramMin = 2;
+  int32_t ngramMax = 4;
+};
+
+class LookupDrafter : public Drafter {
+ public:
+  explicit LookupDrafter(LookupOptions options);
+
+  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, Draft& out) override;
+
+ private:
+  // Brings the index in line with `context`: indexes what was appended, or starts over when the
+  // context no longer begins with what was indexed.
+  void sync(const std::vector<llama_token>& context);
+  static uint64_t hash(const llama_token* tokens, int32_t n);
+
+  LookupOptions options_;
+  std::vector<llama_token> indexed_;  // the context as of the last sync: its n-grams that a token follows are in last_
+  // By n - ngramMin: n-gram hash -> where its continuation starts (the latest occurrence).
+  std::vector<std::unordered_map<uint64_t, int32_t>> last_;
+};
+
+}  // namespace specdec

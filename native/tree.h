@@ -1,0 +1,61 @@
+// DraftTree: the candidates of one round from every drafter, merged into one token tree: a
+// shared prefix is one path, a token proposed twice at the same place is one node. Verification
+// (session.cpp) evaluates it in one batch, each node seeing only its ancestors: the nodes on the
+// path that follows first children (the primary path: the first drafter's proposal) belong to
+// the main sequence, every other leaf gets a KV sequence of its own, and a node belongs to the
+// sequences of the leaves below it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "drafters/drafter.h"
+
+namespace specdec {
+
+struct DraftNode {
+  llama_token token;
+  int32_t parent;          // -1: a child of the root (the position after the accepted text)
+  int32_t depth;           // 1 for the root's children
+  int32_t firstChild = -1;
+  int32_t nextSibling = -1;
+  int32_t q = -1;          // index into the tree's distributions, for a token drawn from one
+  uint32_t sources = 0;    // bit i: drafter i proposed this node
+};
+
+class DraftTree {
+ public:
+  static constexpr int32_t kRoot = -1;
+
+  void clear();
+  bool empty() const { return nodes_.empty(); }
+  size_t size() const { return nodes_.size(); }
+  int32_t depth() const { return depth_; }  // of the deepest node
+  const DraftNode& node(int32_t i) const { return nodes_[i]; }
+  int32_t firstChild(int32_t i) const { return i == kRoot ? rootFirst_ : nodes_[i].firstChild; }
+  const Distribution* q(int32_t i) const { return nodes_[i].q < 0 ? nullptr : &qs_[nodes_[i].q]; }
+
+  // Adds a drafter's proposal (a chain from the root, with its distributions when drawn from
+  // them) as long as the tree stays within maxNodes nodes and maxLeaves leaves.
+  void add(const Draft& draft, int source, size_t maxNodes, size_t maxLeaves);
+  // Tokens proposed by drafter `source` (each node of its chains once).
+  size_t proposedBy(int source) const;
+
+  // The subtree of `start` (kRoot: the whole tree below the root; else start and below) in
+  // depth-first order, first children first, so that the primary path comes first. Returns the
+  // nodes; *primary: how many of them lie on the primary path; seqs[i]: the KV sequences node i
+  // belongs to (bit s: sequence s): bit 0 on the primary path, and one bit per other leaf on the
+  // path to it. *branches: how many sequences besides 0 were given out.
+  std::vector<int32_t> order(int32_t start, size_t* primary, std::vector<uint64_t>* seqs, int* branches) const;
+
+ private:
+  int32_t childWithToken(int32_t parent, llama_token token) const;
+  size_t leaves() const;
+
+  std::vector<DraftNode> nodes_;
+  std::vector<Distribution> qs_;
+  int32_t rootFirst_ = -1;
+  int32_t depth_ = 0;
+};
+
+}  // namespace specdec
