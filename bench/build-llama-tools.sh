@@ -11,4 +11,4 @@ node scripts/deps.mjs
 cmake -S deps/llama.cpp -B build-tools -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
   -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON \
   -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=ON >/dev/null
-ninja -C build-tools -j"$(nproc)" llama-completion llama-speculative-simple llama-bench
+ninja -C build-tools -j"$(nproc)" llama-completion llama-speculative-simple llama-lookup llama-bench

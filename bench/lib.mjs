@@ -64,6 +64,24 @@ export function runRounds(systems, job, rounds) {
   return results;
 }
 
+/**
+ * Speedup table rows for num / den: per round the median over the prompts of a kind, then the
+ * median and the list over rounds, and the lowest single prompt of any round.
+ */
+export function ratioRows(results, prompts, num, den) {
+  const fmt = (x) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(2));
+  const tps = (round, name, id) => round[name].get(id)?.tps;
+  const rows = [];
+  for (const kind of [...new Set(prompts.map((p) => p.kind))]) {
+    const ids = prompts.filter((p) => p.kind === kind && results[0][num].has(p.id) && results[0][den].has(p.id)).map((p) => p.id);
+    if (!ids.length) continue;
+    const perRound = results.map((r) => median(ids.map((id) => tps(r, num, id) / tps(r, den, id))));
+    const lowest = Math.min(...results.flatMap((r) => ids.map((id) => tps(r, num, id) / tps(r, den, id))));
+    rows.push(`| ${num} / ${den} | ${kind} | ${perRound.map(fmt).join(", ")} | **${fmt(median(perRound))}** | ${fmt(lowest)} |`);
+  }
+  return rows;
+}
+
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

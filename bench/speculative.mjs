@@ -14,7 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { loadPrompts, machineLine, median, models, root, runRounds, setUp } from "./lib.mjs";
+import { loadPrompts, machineLine, median, models, ratioRows, root, runRounds, setUp } from "./lib.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -66,7 +66,6 @@ const results = runRounds(systems, job, rounds);
 
 const fmt = (x, d = 2) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(d));
 const tps = (round, name, id) => round[name].get(id)?.tps;
-const kinds = [...new Set(prompts.map((p) => p.kind))];
 const lines = [];
 lines.push(`# Speculative decoding with a draft model, temperature ${temperature}`);
 lines.push("");
@@ -93,15 +92,7 @@ lines.push("Speedups (per round: median over the prompts of a kind; then median 
 lines.push("");
 lines.push("| ratio | kind | per round | median | min prompt |");
 lines.push("| --- | --- | --- | --- | --- |");
-const ratio = (num, den) => {
-  for (const kind of kinds) {
-    const ids = prompts.filter((p) => p.kind === kind && results[0][num].has(p.id) && results[0][den].has(p.id)).map((p) => p.id);
-    if (!ids.length) continue;
-    const perRound = results.map((r) => median(ids.map((id) => tps(r, num, id) / tps(r, den, id))));
-    const lowest = Math.min(...results.flatMap((r) => ids.map((id) => tps(r, num, id) / tps(r, den, id))));
-    lines.push(`| ${num} / ${den} | ${kind} | ${perRound.map((x) => fmt(x)).join(", ")} | **${fmt(median(perRound))}** | ${fmt(lowest)} |`);
-  }
-};
+const ratio = (num, den) => lines.push(...ratioRows(results, prompts, num, den));
 for (const d of ["specdec + draft", "specdec + draft k4", "specdec + tiny", "specdec + q4_0"]) ratio(d, "specdec plain");
 ratio("llama.cpp spec", "llama.cpp plain");
 ratio("llama.cpp spec bi", "llama.cpp plain");

@@ -24,6 +24,10 @@ export type SpecdecErrorCode =
   | "NO_CHAT_TEMPLATE"
   /** The native addon could not be loaded. */
   | "NATIVE_LOAD_FAILED"
+  /** A file could not be read or written (a corpus file, a datastore). */
+  | "IO_ERROR"
+  /** The file is not a specdec datastore, is damaged, or is of another format version. */
+  | "INVALID_DATASTORE"
   /** A bug in specdec: please report it. */
   | "INTERNAL";
 
@@ -40,6 +44,8 @@ export class SpecdecError extends Error {
 }
 
 const KNOWN_CODES = new Set<string>([
+  "IO_ERROR",
+  "INVALID_DATASTORE",
   "INVALID_ARGUMENT",
   "MODEL_NOT_FOUND",
   "INVALID_MODEL",

@@ -6,6 +6,7 @@ export {
   type DraftOptions,
   type DrafterOptions,
   type LookupDrafterOptions,
+  type RetrievalDrafterOptions,
   type DrafterStats,
   type GenerateOptions,
   type GenerationChunk,
@@ -13,3 +14,11 @@ export {
   type StopReason,
 } from "./session.js";
 export { setNumerics, getNumerics, setLogLevel, systemInfo, type Numerics } from "./config.js";
+export {
+  buildDatastore,
+  openDatastore,
+  Datastore,
+  type DatastoreCorpus,
+  type DatastoreProgress,
+  type BuildDatastoreOptions,
+} from "./datastore.js";

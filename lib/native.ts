@@ -25,6 +25,8 @@ export interface NativeModelInfo {
   chatTemplate: string | null;
   metadata: Record<string, string>;
   vocabOnly: boolean;
+  /** A hash of the vocabulary, as 16 hex digits: equal for tokenizers that give every id the same meaning. */
+  vocabFingerprint: string;
 }
 
 export interface NativeModel {
@@ -72,8 +74,25 @@ export interface NativeSession {
   dispose(): void;
 }
 
+export interface NativeDatastoreBuilder {
+  addFile(path: string): Promise<number>;
+  addText(text: string): Promise<number>;
+  write(path: string, corpusFingerprint: string): Promise<void>;
+}
+
+export interface NativeDatastoreHeader {
+  version: number;
+  nVocab: number;
+  vocabFingerprint: string;
+  corpusFingerprint: string;
+  tokens: number;
+  documents: number;
+}
+
 export interface NativeAddon {
   loadModel(path: string, options: Record<string, unknown>): Promise<NativeModel>;
+  DatastoreBuilder: new (model: NativeModel) => NativeDatastoreBuilder;
+  readDatastoreHeader(path: string): Promise<NativeDatastoreHeader>;
   setNumerics(mode: "exact" | "fast"): void;
   getNumerics(): "exact" | "fast";
   setLogLevel(level: number): void;

@@ -1,6 +1,7 @@
 import os from "node:os";
 
 import { SpecdecError, fromNative, wrapNative, wrapNativeSync } from "./errors.js";
+import { Datastore } from "./datastore.js";
 import type { Model, ModelInfo } from "./model.js";
 import type { NativeSession, NativeStats } from "./native.js";
 import * as v from "./validate.js";
@@ -25,17 +26,18 @@ export interface SessionOptions {
    */
   draft?: DraftOptions;
   /**
-   * Drafters that need no second model: `{ type: "lookup" }` guesses that the text goes on as it
-   * did after the last earlier occurrence of its ending, in the prompt or in what was generated.
-   * With a draft model too, the proposals of both are merged into one token tree and verified in
-   * one batch.
+   * Drafters that need no second model (at most one of each type): `{ type: "lookup" }` guesses
+   * that the text goes on as it did after the last earlier occurrence of its ending, in the
+   * prompt or in what was generated; `{ type: "retrieval", store }` as it did in a corpus (see
+   * buildDatastore). With several drafters (a draft model included), their proposals are merged
+   * into one token tree and verified in one batch.
    */
   drafters?: DrafterOptions[];
 }
 
 /** What one drafter proposed and what of it the main model kept. */
 export interface DrafterStats {
-  name: "draftModel" | "lookup";
+  name: "draftModel" | "lookup" | "retrieval";
   /** Tokens proposed (a token two drafters proposed at the same place counts for both). */
   proposed: number;
   /** Of those, kept. */
@@ -55,7 +57,24 @@ export interface LookupDrafterOptions {
   adaptive?: boolean;
 }
 
-export type DrafterOptions = LookupDrafterOptions;
+/** Retrieval from a corpus's datastore (suffix match, as REST). */
+export interface RetrievalDrafterOptions {
+  type: "retrieval";
+  /** The datastore, from buildDatastore() or openDatastore(), built with this model's tokenizer. */
+  store: Datastore;
+  /** Shortest ending of the text looked up, in tokens (default 2). */
+  minMatch?: number;
+  /** Longest ending looked up (default 16); the longest found wins. */
+  maxMatch?: number;
+  /** Continuations proposed per round, the most frequent next tokens (default 3). */
+  candidates?: number;
+  /** Most tokens per continuation, 1 to 63 (default 8). */
+  maxTokens?: number;
+  /** Pick the draft length each round from what it measures (default true). */
+  adaptive?: boolean;
+}
+
+export type DrafterOptions = LookupDrafterOptions | RetrievalDrafterOptions;
 
 /** Options of the draft model of a session. */
 export interface DraftOptions {
@@ -70,6 +89,12 @@ export interface DraftOptions {
   adaptive?: boolean;
   /** Greedy drafting stops early when the draft model's confidence falls below this (default 0 = never). */
   minConfidence?: number;
+  /**
+   * When sampling, draft the draft model's most likely token (kept when the main model's own
+   * draw names it) instead of drawing from the draft model's distribution (speculative sampling).
+   * Both are exact. Default false.
+   */
+  greedy?: boolean;
 }
 
 /** Options of {@link Session.generate}. */
@@ -187,7 +212,7 @@ export class Session {
     return {
       contextSize,
       draft: o.draft === undefined ? undefined : Session.#draftOptions(o.draft, contextSize, modelClass),
-      lookup: o.drafters === undefined ? undefined : Session.#lookupOptions(o.drafters),
+      ...(o.drafters === undefined ? {} : Session.#drafterOptions(o.drafters)),
       batchSize: v.maybe(o.batchSize, (x) => v.integer("batchSize", x, 1, 1 << 16)),
       threads,
       threadsBatch: o.threadsBatch === undefined ? threads : v.integer("threadsBatch", o.threadsBatch, 1, 1024),
@@ -205,23 +230,42 @@ export class Session {
       maxTokens: v.maybe(d.maxTokens, (x) => v.integer("draft.maxTokens", x, 1, Math.min(63, contextSize - 2))),
       adaptive: v.maybe(d.adaptive, (x) => v.boolean("draft.adaptive", x)),
       minConfidence: v.maybe(d.minConfidence, (x) => v.number("draft.minConfidence", x, 0, 1)),
+      greedy: v.maybe(d.greedy, (x) => v.boolean("draft.greedy", x)),
       acceptAllForTesting: (d as { acceptAllForTesting?: boolean }).acceptAllForTesting === true,
     };
   }
 
-  static #lookupOptions(drafters: unknown): Record<string, unknown> | undefined {
+  static #drafterOptions(drafters: unknown): { lookup?: Record<string, unknown>; retrieval?: Record<string, unknown> } {
     if (!Array.isArray(drafters)) throw new SpecdecError("INVALID_ARGUMENT", "drafters must be an array");
-    if (drafters.length === 0) return undefined;
-    if (drafters.length > 1) throw new SpecdecError("INVALID_ARGUMENT", "drafters: one lookup drafter at most");
-    const d = v.optionsObject("drafters[0]", drafters[0] as DrafterOptions);
-    if (d.type !== "lookup") throw new SpecdecError("INVALID_ARGUMENT", `drafters[0].type must be "lookup" (got ${JSON.stringify(d.type)})`);
-    const ngramMin = v.maybe(d.ngramMin, (x) => v.integer("drafters[0].ngramMin", x, 1, 16));
-    return {
-      ngramMin,
-      ngramMax: v.maybe(d.ngramMax, (x) => v.integer("drafters[0].ngramMax", x, ngramMin ?? 2, 16)),
-      maxTokens: v.maybe(d.maxTokens, (x) => v.integer("drafters[0].maxTokens", x, 1, 63)),
-      adaptive: v.maybe(d.adaptive, (x) => v.boolean("drafters[0].adaptive", x)),
-    };
+    const out: { lookup?: Record<string, unknown>; retrieval?: Record<string, unknown> } = {};
+    drafters.forEach((entry: unknown, i: number) => {
+      const name = `drafters[${i}]`;
+      const d = v.optionsObject(name, entry as DrafterOptions) as Record<string, unknown>;
+      const type = d.type;
+      if (type !== "lookup" && type !== "retrieval") {
+        throw new SpecdecError("INVALID_ARGUMENT", `${name}.type must be "lookup" or "retrieval" (got ${JSON.stringify(type)})`);
+      }
+      if (out[type]) throw new SpecdecError("INVALID_ARGUMENT", `drafters: one ${type} drafter at most`);
+      const common = {
+        maxTokens: v.maybe(d.maxTokens, (x) => v.integer(`${name}.maxTokens`, x, 1, 63)),
+        adaptive: v.maybe(d.adaptive, (x) => v.boolean(`${name}.adaptive`, x)),
+      };
+      if (type === "lookup") {
+        const ngramMin = v.maybe(d.ngramMin, (x) => v.integer(`${name}.ngramMin`, x, 1, 16));
+        out.lookup = { ...common, ngramMin, ngramMax: v.maybe(d.ngramMax, (x) => v.integer(`${name}.ngramMax`, x, ngramMin ?? 2, 16)) };
+      } else {
+        if (!(d.store instanceof Datastore)) throw new SpecdecError("INVALID_ARGUMENT", `${name}.store must be a Datastore (from buildDatastore)`);
+        const minMatch = v.maybe(d.minMatch, (x) => v.integer(`${name}.minMatch`, x, 1, 64));
+        out.retrieval = {
+          ...common,
+          path: d.store.path,
+          minMatch,
+          maxMatch: v.maybe(d.maxMatch, (x) => v.integer(`${name}.maxMatch`, x, minMatch ?? 2, 64)),
+          candidates: v.maybe(d.candidates, (x) => v.integer(`${name}.candidates`, x, 1, 8)),
+        };
+      }
+    });
+    return out;
   }
 
   /** True once {@link dispose} has been called. */

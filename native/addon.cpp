@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "addon.h"
+#include "datastore.h"
 #include "errors.h"
 #include "ggml-cpu.h"
 #include "llama.h"
@@ -74,6 +75,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);
   exports.Set("Model", model);
   exports.Set("Session", session);
+  exports.Set("DatastoreBuilder", DatastoreBuilderWrap::Define(env));
+  exports.Set("readDatastoreHeader", Napi::Function::New(env, DatastoreBuilderWrap::ReadHeader, "readDatastoreHeader"));
   exports.Set("loadModel", Napi::Function::New(env, ModelWrap::Load, "loadModel"));
   exports.Set("setNumerics", Napi::Function::New(env, SetNumerics, "setNumerics"));
   exports.Set("getNumerics", Napi::Function::New(env, GetNumerics, "getNumerics"));

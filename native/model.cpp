@@ -63,6 +63,21 @@ ModelCore::ModelCore(llama_model* model, ModelOptions options)
     int32_t n = llama_token_to_piece(vocab_, t, buf, sizeof(buf), 0, false);
     if (n >= 0) pieces_[t].assign(buf, n);
   }
+  // FNV-1a over what gives token ids their meaning.
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const void* data, size_t size) {
+    for (size_t i = 0; i < size; i++) {
+      h ^= static_cast<const unsigned char*>(data)[i];
+      h *= 1099511628211ull;
+    }
+  };
+  const int32_t head[4] = {(int32_t)llama_vocab_type(vocab_), nVocab_, llama_vocab_bos(vocab_), llama_vocab_eos(vocab_)};
+  mix(head, sizeof head);
+  for (llama_token t = 0; t < nVocab_; t++) {
+    const char* text = llama_vocab_get_text(vocab_, t);
+    mix(text ? text : "", std::strlen(text ? text : "") + 1);
+  }
+  vocabFingerprint_ = h;
 }
 
 ModelCore::~ModelCore() { llama_model_free(model_); }
@@ -207,6 +222,9 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("architecture", core->metaString("general.architecture"));
   o.Set("name", core->metaString("general.name"));
   o.Set("trainContextSize", llama_model_n_ctx_train(m));
+  char fingerprint[17];
+  std::snprintf(fingerprint, sizeof fingerprint, "%016llx", (unsigned long long)core->vocabFingerprint());
+  o.Set("vocabFingerprint", fingerprint);
   o.Set("embeddingSize", llama_model_n_embd(m));
   o.Set("layers", llama_model_n_layer(m));
   // Per-layer figures abort inside llama.cpp when there are no layers (vocabulary-only loads).

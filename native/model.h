@@ -49,6 +49,9 @@ class ModelCore {
   // Throws VOCAB_MISMATCH, saying what differs, unless `draft` gives every token id the same
   // meaning (vocabulary type and size, special tokens, token texts).
   void checkDraftCompatible(const ModelCore& draft) const;
+  // A hash of the vocabulary (type, size, special tokens, token texts): equal for tokenizers
+  // that give every id the same meaning.
+  uint64_t vocabFingerprint() const { return vocabFingerprint_; }
 
  private:
   ModelCore(llama_model* model, ModelOptions options);
@@ -58,6 +61,7 @@ class ModelCore {
   ModelOptions options_;
   int32_t nVocab_;
   std::vector<std::string> pieces_;
+  uint64_t vocabFingerprint_ = 0;
 };
 
 // The JS handle of a ModelCore (class Model in the addon's exports).

@@ -56,31 +56,39 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
     if (!threadpoolBatch_) fail("CONTEXT_FAILED", "failed to start the CPU threadpool");
     batchPool = threadpoolBatch_.get();
   }
-  // A draft model first (its proposal is the primary path of the tree), then lookup.
-  EvaluatorOptions mainOptions = options.main;
-  mainOptions.branches = (options.draft ? 1 : 0) + (options.lookup ? 1 : 0) - 1;  // a leaf per drafter
-  main_ = std::make_unique<Evaluator>(std::move(model), mainOptions, threadpool_.get(), batchPool, &abort_);
+  // The drafters, in the order of their figures: the draft model, lookup, retrieval.
   double sizeRatio = 0, paramRatio = 0;
   int maxTokens = 0;
   bool adaptive = true;
   if (draftOptions_) {
     EvaluatorOptions d = options.main;
-    d.contextSize = main_->contextSize();
-    drafters_.push_back({"draftModel", draftOptions_->maxTokens,
+    d.contextSize = options.main.contextSize ? options.main.contextSize : (uint32_t)llama_model_n_ctx_train(model->get());
+    drafters_.push_back({"draftModel", draftOptions_->maxTokens, true,
                          std::make_unique<DraftModelDrafter>(draftOptions_->model, d, threadpool_.get(), batchPool, &abort_,
                                                              draftOptions_->drafter)});
     const llama_model* draft = draftOptions_->model->get();
-    const llama_model* main = main_->model()->get();
-    sizeRatio = (double)llama_model_size(draft) / (double)llama_model_size(main);
-    paramRatio = (double)llama_model_n_params(draft) / (double)llama_model_n_params(main);
+    sizeRatio = (double)llama_model_size(draft) / (double)llama_model_size(model->get());
+    paramRatio = (double)llama_model_n_params(draft) / (double)llama_model_n_params(model->get());
     maxTokens = draftOptions_->maxTokens;
     adaptive = draftOptions_->adaptive;
   }
   if (options.lookup) {
-    drafters_.push_back({"lookup", options.lookup->maxTokens, std::make_unique<LookupDrafter>(options.lookup->lookup)});
+    drafters_.push_back({"lookup", options.lookup->maxTokens, false, std::make_unique<LookupDrafter>(options.lookup->lookup)});
     maxTokens = std::max(maxTokens, options.lookup->maxTokens);
     if (!draftOptions_) adaptive = options.lookup->adaptive;
   }
+  if (options.retrieval) {
+    drafters_.push_back({"retrieval", options.retrieval->maxTokens, false,
+                         std::make_unique<RetrievalDrafter>(options.retrieval->store, options.retrieval->retrieval)});
+    maxTokens = std::max(maxTokens, options.retrieval->maxTokens);
+    if (!draftOptions_ && !options.lookup) adaptive = options.retrieval->adaptive;
+  }
+  proposals_.resize(drafters_.size());
+  for (const auto& d : drafters_) maxLeaves_ += d.drafter->maxCandidates();
+  // A leaf per candidate: the primary one in the main sequence, each other in its own.
+  EvaluatorOptions mainOptions = options.main;
+  mainOptions.branches = std::max(maxLeaves_ - 1, 0);
+  main_ = std::make_unique<Evaluator>(std::move(model), mainOptions, threadpool_.get(), batchPool, &abort_);
   if (!drafters_.empty()) controller_ = std::make_unique<DraftController>(maxTokens, adaptive, sizeRatio, paramRatio);
 }
 
@@ -248,9 +256,24 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
   // its index in the batch) stays below the context size.
   const int64_t room = std::min<int64_t>((int64_t)batchSize() - (int64_t)pending_.size(),
                                          (int64_t)contextSize() - (int64_t)(main_->tokens().size() + pending_.size()) - 1);
+  // The drafters that cost next to nothing (lookup, retrieval) go first. When one of them
+  // proposes the whole length, the draft model is not asked: its tokens cost time and the round
+  // has a full guess already. Otherwise the draft model's proposal is the primary path.
+  const size_t maxNodes = (size_t)std::max<int64_t>(room, 0);
+  size_t longestFree = 0;
   for (size_t i = 0; i < drafters_.size(); i++) {
+    if (drafters_[i].costly) continue;
+    drafters_[i].drafter->proposeAll(history_, std::min(k, drafters_[i].maxTokens), *sampler_, proposals_[i]);
+    for (const Draft& d : proposals_[i]) longestFree = std::max(longestFree, d.tokens.size());
+  }
+  for (size_t i = 0; i < drafters_.size(); i++) {
+    if (!drafters_[i].costly || longestFree >= (size_t)k) continue;
     drafters_[i].drafter->propose(history_, std::min(k, drafters_[i].maxTokens), *sampler_, draft_);
-    tree_.add(draft_, (int)i, (size_t)std::max<int64_t>(room, 0), drafters_.size());
+    tree_.add(draft_, (int)i, maxNodes, maxLeaves_);
+  }
+  for (size_t i = 0; i < drafters_.size(); i++) {
+    if (drafters_[i].costly) continue;
+    for (const Draft& d : proposals_[i]) tree_.add(d, (int)i, maxNodes, maxLeaves_);
   }
   stats_.draftMs += msSince(draftStart);
   if (tree_.empty()) {
@@ -497,6 +520,7 @@ Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model,
     dopt.maxTokens = (int32_t)optInt(d, "maxTokens", 4, 1, 63);
     dopt.adaptive = optBool(d, "adaptive", true);
     dopt.drafter.minConfidence = (float)optNumber(d, "minConfidence", dopt.drafter.minConfidence, 0, 1);
+    dopt.drafter.greedyWhenSampling = optBool(d, "greedy", dopt.drafter.greedyWhenSampling);
     dopt.acceptAllForTesting = optBool(d, "acceptAllForTesting", false);
     uint32_t ctx = m.contextSize ? m.contextSize : (uint32_t)llama_model_n_ctx_train(model->get());
     if ((uint32_t)dopt.maxTokens + 1 >= ctx) fail("INVALID_ARGUMENT", "draft.maxTokens must be below the context size");
@@ -514,10 +538,25 @@ Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model,
     spec.adaptive = optBool(l, "adaptive", true);
     options.lookup = spec;
   }
+  Napi::Value retrieval = o.Get("retrieval");
+  if (retrieval.IsObject()) {
+    Napi::Object r = retrieval.As<Napi::Object>();
+    RetrievalSpec spec;
+    Napi::Value path = r.Get("path");
+    if (!path.IsString()) fail("INVALID_ARGUMENT", "retrieval.path must be a string");
+    spec.path = path.As<Napi::String>().Utf8Value();
+    spec.retrieval.minMatch = (int32_t)optInt(r, "minMatch", spec.retrieval.minMatch, 1, 64);
+    spec.retrieval.maxMatch = (int32_t)optInt(r, "maxMatch", std::max(spec.retrieval.maxMatch, spec.retrieval.minMatch), spec.retrieval.minMatch, 64);
+    spec.retrieval.candidates = (int32_t)optInt(r, "candidates", spec.retrieval.candidates, 1, 8);
+    spec.maxTokens = (int32_t)optInt(r, "maxTokens", spec.maxTokens, 1, 63);
+    spec.adaptive = optBool(r, "adaptive", true);
+    options.retrieval = spec;
+  }
   return PromiseWorker<std::shared_ptr<SessionCore>>::Run(
       env,
-      [model, options]() {
+      [model, options]() mutable {
         if (options.draft) model->checkDraftCompatible(*options.draft->model);
+        if (options.retrieval) options.retrieval->store = Datastore::open(options.retrieval->path, *model);
         return std::make_shared<SessionCore>(model, options);
       },
       [](Napi::Env env, std::shared_ptr<SessionCore>& core) -> Napi::Value {

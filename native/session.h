@@ -19,6 +19,7 @@
 #include "controller.h"
 #include "drafters/draft_model.h"
 #include "drafters/lookup.h"
+#include "drafters/retrieval.h"
 #include "evaluator.h"
 #include "llama.h"
 #include "model.h"
@@ -43,10 +44,19 @@ struct LookupSpec {
   bool adaptive = true;
 };
 
+struct RetrievalSpec {
+  std::string path;
+  std::shared_ptr<const Datastore> store;  // opened from path by the worker that makes the session
+  RetrievalOptions retrieval;
+  int32_t maxTokens = 8;
+  bool adaptive = true;
+};
+
 struct SessionOptions {
   EvaluatorOptions main;
   std::optional<DraftOptions> draft;
   std::optional<LookupSpec> lookup;
+  std::optional<RetrievalSpec> retrieval;
 };
 
 struct GenerationRequest {
@@ -151,9 +161,11 @@ class SessionCore {
   struct SessionDrafter {
     std::string name;
     int32_t maxTokens;
+    bool costly;  // a draft model: its proposals cost time (the others' next to nothing)
     std::unique_ptr<Drafter> drafter;
   };
   std::vector<SessionDrafter> drafters_;
+  int maxLeaves_ = 0;  // candidates the drafters offer in a round, at most
   std::optional<DraftOptions> draftOptions_;
   std::unique_ptr<DraftController> controller_;
 
@@ -179,6 +191,7 @@ class SessionCore {
   std::vector<uint64_t> masks_;
   std::vector<llama_token> candidates_;
   std::vector<int32_t> childNodes_;
+  std::vector<std::vector<Draft>> proposals_;  // by drafter
   Clock::time_point phaseStart_;
 };
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark runner for specdec: reads a JSON job from argv[2] ({model, draft?, draftMaxTokens?, draftAdaptive?, draftMinConfidence?,
+// Benchmark runner for specdec: reads a JSON job from argv[2] ({model, draft?, draftMaxTokens?, draftAdaptive?, draftMinConfidence?, draftGreedy?, drafters?,
 // prompts, threads, ctx, temperature, seed}), generates each prompt and prints one JSON line per
 // prompt.
 import fs from "node:fs";
@@ -14,7 +14,8 @@ for (const p of job.prompts) {
   const session = await model.createSession({
     contextSize: job.ctx,
     threads: job.threads,
-    draft: draft ? { model: draft, maxTokens: job.draftMaxTokens, adaptive: job.draftAdaptive ?? true, minConfidence: job.draftMinConfidence } : undefined,
+    draft: draft ? { model: draft, maxTokens: job.draftMaxTokens, adaptive: job.draftAdaptive ?? true, minConfidence: job.draftMinConfidence, greedy: job.draftGreedy } : undefined,
+    drafters: job.drafters,
   });
   const r = await session.complete(p.prompt, { maxTokens: p.n_predict, temperature: job.temperature, seed: job.seed ?? 1 });
   const s = r.stats;

@@ -41,7 +41,7 @@ void DraftModelDrafter::propose(const std::vector<llama_token>& context, int max
     const float* logits = eval_.logits(-1);
     const size_t position = context.size() + i;
     llama_token token;
-    if (sampler.greedy()) {
+    if (sampler.greedy() || options_.greedyWhenSampling) {
       token = sampler.argmax(logits, nVocab, history_);
       if (i > 0 && options_.minConfidence > 0 && topProbability(logits, token) < options_.minConfidence) break;
     } else {

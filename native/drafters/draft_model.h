@@ -18,6 +18,9 @@ struct DraftModelOptions {
   // this (0: never; the draft length controller decides). Measured on the shared models, 0.5
   // cut drafts on text the main model is sure of and the draft is not, and was slower.
   float minConfidence = 0.0f;
+  // When sampling: draft the draft model's greedy choice (a deterministic draft, kept when the main
+  // model's own draw names it) instead of a token drawn from its distribution.
+  bool greedyWhenSampling = false;
 };
 
 class DraftModelDrafter : public Drafter {

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// Drafters without a second model, and several at once, side by side in one run: specdec plain,
+// with lookup (n-gram match in the prompt and the generated text), with draft-q8_0, and with
+// draft-q8_0 and lookup merged into one token tree; llama.cpp's llama-completion and llama-lookup
+// (same pinned source, n-max 8). Systems take turns prompt by prompt; each speedup is a ratio
+// within one round (per prompt, then the median over the prompts of a kind), reported as the
+// median and range over rounds.
+//
+// usage: node bench/drafters.mjs [--temp 0] [--rounds 3] [--threads 2] [--ctx 2048] [--kind complete|grounded]
+//        [--out bench/results/drafters-t0.md]
+import fs from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+
+import { loadPrompts, machineLine, median, models, ratioRows, root, runRounds, setUp } from "./lib.mjs";
+
+const { values: opt } = parseArgs({
+  options: {
+    temp: { type: "string", default: "0" },
+    rounds: { type: "string", default: "3" },
+    threads: { type: "string", default: "2" },
+    ctx: { type: "string", default: "2048" },
+    kind: { type: "string" },
+    prompts: { type: "string", default: path.resolve(root, "../shared/bench/prompts.jsonl") },
+    out: { type: "string" },
+  },
+});
+setUp({ peer: false });
+const prompts = loadPrompts(opt.prompts, opt.kind);
+const temperature = Number(opt.temp);
+const model = (name) => path.join(models, name);
+const job = { model: model("main-q8_0.gguf"), threads: Number(opt.threads), ctx: Number(opt.ctx), temperature, seed: 1, prompts };
+const lookup = [{ type: "lookup" }];
+const systems = [
+  { name: "specdec plain", runner: "bench/systems/specdec.mjs" },
+  { name: "specdec + lookup", runner: "bench/systems/specdec.mjs", job: { drafters: lookup } },
+  { name: "specdec + draft", runner: "bench/systems/specdec.mjs", job: { draft: model("draft-q8_0.gguf") } },
+  { name: "specdec + draft + lookup", runner: "bench/systems/specdec.mjs", job: { draft: model("draft-q8_0.gguf"), drafters: lookup } },
+  { name: "llama.cpp plain", runner: "bench/systems/llama-completion.mjs" },
+  { name: "llama.cpp lookup", runner: "bench/systems/llama-lookup.mjs", job: { draftMaxTokens: 8 } },
+];
+const rounds = Number(opt.rounds);
+const results = runRounds(systems, job, rounds);
+
+const fmt = (x, d = 2) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(d));
+const lines = [];
+lines.push(`# Drafters: lookup, draft model, both in one tree; temperature ${temperature}`);
+lines.push("");
+lines.push(`- main \`main-q8_0.gguf\`, ${opt.threads} threads, context ${opt.ctx}, ${prompts.length} prompts, ${rounds} rounds`);
+lines.push(`- machine: ${machineLine()}`);
+lines.push(`- command: \`node bench/drafters.mjs ${process.argv.slice(2).join(" ")}\``);
+lines.push("");
+lines.push("Tokens/s (median over rounds), and acceptance (median over rounds):");
+lines.push("");
+const shown = systems.map((s) => s.name);
+lines.push(`| prompt | ${shown.join(" | ")} | ${shown.slice(1).map((s) => `${s} acceptance`).join(" | ")} |`);
+lines.push(`| --- | ${shown.map(() => "---").join(" | ")} | ${shown.slice(1).map(() => "---").join(" | ")} |`);
+for (const p of prompts) {
+  const cells = shown.map((name) => fmt(median(results.map((r) => r[name].get(p.id).tps)), 1));
+  const acc = shown.slice(1).map((name) => fmt(median(results.map((r) => r[name].get(p.id).acceptance ?? NaN))));
+  lines.push(`| ${p.id} | ${cells.join(" | ")} | ${acc.join(" | ")} |`);
+}
+lines.push("");
+lines.push("Speedups (per round: median over the prompts of a kind; then median and range over rounds; min = the lowest single prompt of any round):");
+lines.push("");
+lines.push("| ratio | kind | per round | median | min prompt |");
+lines.push("| --- | --- | --- | --- | --- |");
+for (const s of ["specdec + lookup", "specdec + draft", "specdec + draft + lookup"]) lines.push(...ratioRows(results, prompts, s, "specdec plain"));
+lines.push(...ratioRows(results, prompts, "llama.cpp lookup", "llama.cpp plain"));
+lines.push(...ratioRows(results, prompts, "specdec + lookup", "llama.cpp lookup"));
+lines.push(...ratioRows(results, prompts, "specdec plain", "llama.cpp plain"));
+const report = lines.join("\n");
+console.log(report);
+const out = opt.out ?? path.join(root, `bench/results/drafters-t${temperature}.md`);
+fs.mkdirSync(path.dirname(out), { recursive: true });
+fs.writeFileSync(out, report + "\n");

@@ -1,0 +1,139 @@
+// Datastores for the retrieval drafter: a corpus tokenized with a model's tokenizer and indexed
+// (a suffix array), saved to one file, memory-mapped by the sessions that use it, and built again
+// only when the corpus or the tokenizer changed.
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+
+import { SpecdecError, wrapNative } from "./errors.js";
+import type { Model } from "./model.js";
+import { addon } from "./native.js";
+import * as v from "./validate.js";
+
+/** What a datastore is made of. */
+export interface DatastoreCorpus {
+  /** Files and folders (read recursively, every regular file, in name order); each file is one document. */
+  files?: string[];
+  /** Texts, each one document. */
+  texts?: string[];
+  /** Where the datastore file goes. */
+  path: string;
+}
+
+/** Progress of {@link buildDatastore}. */
+export interface DatastoreProgress {
+  /** "tokenize": documents read and tokenized; "index": sorting the suffixes and writing the file. */
+  phase: "tokenize" | "index";
+  documentsDone: number;
+  documents: number;
+  /** Bytes of the corpus tokenized so far, of `bytes`. */
+  bytesDone: number;
+  bytes: number;
+  /** Tokens so far. */
+  tokens: number;
+}
+
+export interface BuildDatastoreOptions {
+  onProgress?: (progress: DatastoreProgress) => void;
+  /** Build even when the file holds a datastore of the same corpus and tokenizer (default false). */
+  rebuild?: boolean;
+}
+
+/** A datastore file, for `drafters: [{ type: "retrieval", store }]`. */
+export class Datastore {
+  /** @internal Use {@link buildDatastore} or {@link openDatastore}. */
+  constructor(
+    /** The file. */
+    readonly path: string,
+    /** Tokens in the corpus (a separator after each document included). */
+    readonly tokens: number,
+    /** Documents in the corpus. */
+    readonly documents: number,
+    /** The tokenizer it was built with (see ModelInfo.vocabFingerprint). */
+    readonly vocabFingerprint: string,
+    /** What it was built from (files: paths, sizes and modification times; texts: their contents). */
+    readonly corpusFingerprint: string,
+    /** Whether buildDatastore built it (false: the file was up to date and reused). */
+    readonly rebuilt: boolean,
+  ) {}
+}
+
+/**
+ * Opens an existing datastore file (the sessions that use it map it from disk).
+ *
+ * @throws SpecdecError IO_ERROR, INVALID_DATASTORE
+ */
+export async function openDatastore(file: string): Promise<Datastore> {
+  v.string("path", file);
+  const h = await wrapNative(() => addon.readDatastoreHeader(file));
+  return new Datastore(file, h.tokens, h.documents, h.vocabFingerprint, h.corpusFingerprint, false);
+}
+
+/**
+ * Tokenizes a corpus with the model's tokenizer, indexes it and saves it as `corpus.path`; when
+ * that file already holds a datastore of the same corpus (the same files, sizes and modification
+ * times, the same texts) and tokenizer, it is reused as it is. The work runs off the main thread.
+ *
+ * @throws SpecdecError INVALID_ARGUMENT (no corpus, or an empty one), IO_ERROR, DISPOSED
+ */
+export async function buildDatastore(model: Model, corpus: DatastoreCorpus, options: BuildDatastoreOptions = {}): Promise<Datastore> {
+  const c = v.optionsObject("corpus", corpus);
+  const out = v.string("corpus.path", c.path);
+  const files = c.files === undefined ? [] : v.stringArray("corpus.files", c.files);
+  const texts = c.texts === undefined ? [] : v.stringArray("corpus.texts", c.texts);
+  const o = v.optionsObject("options", options);
+  if (o.onProgress !== undefined && typeof o.onProgress !== "function") {
+    throw new SpecdecError("INVALID_ARGUMENT", "options.onProgress must be a function");
+  }
+  const rebuild = o.rebuild === undefined ? false : v.boolean("options.rebuild", o.rebuild);
+  const documents = [...files.flatMap((f) => listFiles(f)), ...texts.map((text) => ({ text }))];
+  if (documents.length === 0) throw new SpecdecError("INVALID_ARGUMENT", "the corpus is empty: give files or texts");
+
+  const vocab = model.info.vocabFingerprint;
+  const hash = createHash("sha256");
+  for (const d of documents) {
+    hash.update("file" in d ? `file\0${d.file}\0${d.size}\0${d.mtimeMs}\0` : `text\0${createHash("sha256").update(d.text).digest("hex")}\0`);
+  }
+  const fingerprint = hash.digest("hex").slice(0, 16);
+  if (!rebuild && fs.existsSync(out)) {
+    const existing = await openDatastore(out).catch(() => null);
+    if (existing && existing.corpusFingerprint === fingerprint && existing.vocabFingerprint === vocab) return existing;
+  }
+
+  const builder = new addon.DatastoreBuilder(model.nativeHandle());
+  const bytes = documents.reduce((n, d) => n + ("file" in d ? d.size : Buffer.byteLength(d.text)), 0);
+  const progress: DatastoreProgress = { phase: "tokenize", documentsDone: 0, documents: documents.length, bytesDone: 0, bytes, tokens: 0 };
+  for (const d of documents) {
+    progress.tokens = await wrapNative(() => ("file" in d ? builder.addFile(d.file) : builder.addText(d.text)));
+    progress.documentsDone++;
+    progress.bytesDone += "file" in d ? d.size : Buffer.byteLength(d.text);
+    o.onProgress?.({ ...progress });
+  }
+  o.onProgress?.({ ...progress, phase: "index" });
+  await wrapNative(() => builder.write(out, fingerprint));
+  const h = await wrapNative(() => addon.readDatastoreHeader(out));
+  return new Datastore(out, h.tokens, h.documents, h.vocabFingerprint, h.corpusFingerprint, true);
+}
+
+/** The regular files of a path (itself, or everything under a folder, in name order). */
+function listFiles(entry: string): { file: string; size: number; mtimeMs: number }[] {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(entry);
+  } catch (err) {
+    throw new SpecdecError("IO_ERROR", `cannot read ${entry}: ${(err as Error).message}`, { cause: err });
+  }
+  if (st.isFile()) return [{ file: path.resolve(entry), size: st.size, mtimeMs: st.mtimeMs }];
+  if (!st.isDirectory()) throw new SpecdecError("IO_ERROR", `${entry} is neither a file nor a folder`);
+  let names: fs.Dirent[];
+  try {
+    names = fs.readdirSync(entry, { withFileTypes: true });
+  } catch (err) {
+    throw new SpecdecError("IO_ERROR", `cannot read the folder ${entry}: ${(err as Error).message}`, { cause: err });
+  }
+  return names
+    .filter((d) => d.isFile() || d.isDirectory())
+    .map((d) => d.name)
+    .sort()
+    .flatMap((name) => listFiles(path.join(entry, name)));
+}

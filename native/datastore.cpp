@@ -1,0 +1,356 @@
+#include "datastore.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "addon.h"
+#include "args.h"
+#include "errors.h"
+#include "worker.h"
+
+namespace specdec {
+
+namespace {
+
+constexpr char kMagic[8] = {'S', 'P', 'D', 'C', 'S', 'T', 'O', 'R'};
+constexpr uint32_t kVersion = 1;
+
+// SA-IS (Nong, Zhang and Chan 2009), after the AtCoder Library's formulation.
+std::vector<int32_t> saIs(const std::vector<int32_t>& s, int32_t upper) {
+  const int32_t n = (int32_t)s.size();
+  if (n == 0) return {};
+  if (n == 1) return {0};
+  if (n == 2) return s[0] < s[1] ? std::vector<int32_t>{0, 1} : std::vector<int32_t>{1, 0};
+  std::vector<int32_t> sa(n);
+  std::vector<bool> ls(n);  // true: an S-type position (its suffix is smaller than the next one)
+  for (int32_t i = n - 2; i >= 0; i--) ls[i] = s[i] == s[i + 1] ? ls[i + 1] : s[i] < s[i + 1];
+  std::vector<int32_t> sumL(upper + 1), sumS(upper + 1);
+  for (int32_t i = 0; i < n; i++) {
+    if (!ls[i]) {
+      sumS[s[i]]++;
+    } else {
+      sumL[s[i] + 1]++;
+    }
+  }
+  for (int32_t i = 0; i <= upper; i++) {
+    sumS[i] += sumL[i];
+    if (i < upper) sumL[i + 1] += sumS[i];
+  }
+  std::vector<int32_t> buf(upper + 1);
+  auto induce = [&](const std::vector<int32_t>& lms) {
+    std::fill(sa.begin(), sa.end(), -1);
+    std::copy(sumS.begin(), sumS.end(), buf.begin());
+    for (int32_t d : lms) {
+      if (d != n) sa[buf[s[d]]++] = d;
+    }
+    std::copy(sumL.begin(), sumL.end(), buf.begin());
+    sa[buf[s[n - 1]]++] = n - 1;
+    for (int32_t i = 0; i < n; i++) {
+      const int32_t v = sa[i];
+      if (v >= 1 && !ls[v - 1]) sa[buf[s[v - 1]]++] = v - 1;
+    }
+    std::copy(sumL.begin(), sumL.end(), buf.begin());
+    for (int32_t i = n - 1; i >= 0; i--) {
+      const int32_t v = sa[i];
+      if (v >= 1 && ls[v - 1]) sa[--buf[s[v - 1] + 1]] = v - 1;
+    }
+  };
+  std::vector<int32_t> lmsMap(n + 1, -1);
+  std::vector<int32_t> lms;
+  for (int32_t i = 1; i < n; i++) {
+    if (!ls[i - 1] && ls[i]) {
+      lmsMap[i] = (int32_t)lms.size();
+      lms.push_back(i);
+    }
+  }
+  const int32_t m = (int32_t)lms.size();
+  induce(lms);
+  if (m) {
+    std::vector<int32_t> sortedLms;
+    sortedLms.reserve(m);
+    for (int32_t v : sa) {
+      if (lmsMap[v] != -1) sortedLms.push_back(v);
+    }
+    std::vector<int32_t> recS(m);
+    int32_t recUpper = 0;
+    recS[lmsMap[sortedLms[0]]] = 0;
+    for (int32_t i = 1; i < m; i++) {
+      int32_t l = sortedLms[i - 1], r = sortedLms[i];
+      const int32_t endL = lmsMap[l] + 1 < m ? lms[lmsMap[l] + 1] : n;
+      const int32_t endR = lmsMap[r] + 1 < m ? lms[lmsMap[r] + 1] : n;
+      bool same = true;
+      if (endL - l != endR - r) {
+        same = false;
+      } else {
+        while (l < endL && s[l] == s[r]) {
+          l++;
+          r++;
+        }
+        if (l == n || s[l] != s[r]) same = false;
+      }
+      if (!same) recUpper++;
+      recS[lmsMap[sortedLms[i]]] = recUpper;
+    }
+    lmsMap = {};
+    const std::vector<int32_t> recSa = saIs(recS, recUpper);
+    for (int32_t i = 0; i < m; i++) sortedLms[i] = lms[recSa[i]];
+    induce(sortedLms);
+  }
+  return sa;
+}
+
+struct FileCloser {
+  int fd;
+  ~FileCloser() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+}  // namespace
+
+std::vector<uint32_t> suffixArray(const std::vector<int32_t>& s, int32_t upper) {
+  const std::vector<int32_t> sa = saIs(s, upper);
+  return std::vector<uint32_t>(sa.begin(), sa.end());
+}
+
+// ---- DatastoreBuilder -------------------------------------------------------------------------
+
+void DatastoreBuilder::addText(const std::string& text) {
+  const std::vector<llama_token> t = model_->tokenize(text, false, false);
+  if (tokens_.size() + t.size() + 1 > (uint64_t)INT32_MAX) fail("INVALID_ARGUMENT", "the corpus has more than 2^31 tokens");
+  tokens_.insert(tokens_.end(), t.begin(), t.end());
+  tokens_.push_back(model_->nVocab());  // the separator
+  documents_++;
+}
+
+void DatastoreBuilder::addFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("IO_ERROR", "cannot read " + path + ": " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) fail("IO_ERROR", "cannot read " + path + ": " + std::strerror(errno));
+  addText(text.str());
+}
+
+void DatastoreBuilder::write(const std::string& path, uint64_t corpusFingerprint) {
+  if (documents_ == 0 || tokens_.size() == documents_) fail("INVALID_ARGUMENT", "the corpus is empty (no tokens)");
+  const std::vector<uint32_t> sa = suffixArray(tokens_, model_->nVocab());
+  DatastoreHeader h{};
+  std::memcpy(h.magic, kMagic, sizeof kMagic);
+  h.version = kVersion;
+  h.nVocab = (uint32_t)model_->nVocab();
+  h.vocabFingerprint = model_->vocabFingerprint();
+  h.corpusFingerprint = corpusFingerprint;
+  h.nTokens = tokens_.size();
+  h.nDocuments = documents_;
+  const std::string temp = path + ".tmp" + std::to_string(getpid());
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    if (!out) fail("IO_ERROR", "cannot write " + temp + ": " + std::strerror(errno));
+    out.write(reinterpret_cast<const char*>(&h), sizeof h);
+    out.write(reinterpret_cast<const char*>(tokens_.data()), (std::streamsize)(tokens_.size() * sizeof(int32_t)));
+    out.write(reinterpret_cast<const char*>(sa.data()), (std::streamsize)(sa.size() * sizeof(uint32_t)));
+    out.close();
+    if (!out) {
+      std::remove(temp.c_str());
+      fail("IO_ERROR", "cannot write " + temp + ": " + std::strerror(errno));
+    }
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(temp.c_str());
+    fail("IO_ERROR", "cannot move the datastore into " + path + ": " + why);
+  }
+  tokens_ = {};
+  documents_ = 0;
+}
+
+// ---- Datastore --------------------------------------------------------------------------------
+
+DatastoreHeader Datastore::readHeader(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("IO_ERROR", "cannot read " + path + ": " + std::strerror(errno));
+  FileCloser closer{fd};
+  struct stat st {};
+  if (fstat(fd, &st) != 0) fail("IO_ERROR", "cannot read " + path + ": " + std::strerror(errno));
+  DatastoreHeader h{};
+  if ((size_t)st.st_size < sizeof h || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
+      std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) {
+    fail("INVALID_DATASTORE", path + " is not a specdec datastore");
+  }
+  if (h.version != kVersion) {
+    fail("INVALID_DATASTORE", path + " is a datastore of format version " + std::to_string(h.version) + ", this build reads version " +
+                                  std::to_string(kVersion) + ": build it again");
+  }
+  if (h.nTokens == 0 || h.nTokens > (uint64_t)INT32_MAX || h.nDocuments == 0 || h.nDocuments > h.nTokens ||
+      (uint64_t)st.st_size != sizeof h + h.nTokens * (sizeof(int32_t) + sizeof(uint32_t))) {
+    fail("INVALID_DATASTORE", path + " is damaged: its size does not match its header");
+  }
+  return h;
+}
+
+std::shared_ptr<Datastore> Datastore::open(const std::string& path, const ModelCore& model) {
+  const DatastoreHeader h = readHeader(path);
+  if (h.nVocab != (uint32_t)model.nVocab() || h.vocabFingerprint != model.vocabFingerprint()) {
+    fail("VOCAB_MISMATCH", path + " was built with another tokenizer than the model's: build it again with this model");
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("IO_ERROR", "cannot read " + path + ": " + std::strerror(errno));
+  FileCloser closer{fd};
+  std::shared_ptr<Datastore> store(new Datastore());
+  store->mapSize_ = sizeof h + h.nTokens * (sizeof(int32_t) + sizeof(uint32_t));
+  void* map = mmap(nullptr, store->mapSize_, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) fail("IO_ERROR", "cannot map " + path + ": " + std::strerror(errno));
+  store->map_ = map;
+  std::memcpy(&store->header_, map, sizeof h);
+  if (std::memcmp(&store->header_, &h, sizeof h) != 0) fail("INVALID_DATASTORE", path + " changed while it was opened");
+  store->tokens_ = reinterpret_cast<const int32_t*>(static_cast<const char*>(map) + sizeof h);
+  store->suffixes_ = reinterpret_cast<const uint32_t*>(store->tokens_ + h.nTokens);
+  // Every token id and suffix entry in range, so that nothing read later can go astray. A file
+  // whose suffix array is in range but out of order only gives worse drafts, never wrong output.
+  for (uint64_t i = 0; i < h.nTokens; i++) {
+    if (store->tokens_[i] < 0 || store->tokens_[i] > (int32_t)h.nVocab) fail("INVALID_DATASTORE", path + " is damaged: a token id is out of range");
+    if (store->suffixes_[i] >= h.nTokens) fail("INVALID_DATASTORE", path + " is damaged: a suffix array entry is out of range");
+  }
+  return store;
+}
+
+Datastore::~Datastore() {
+  if (map_) munmap(map_, mapSize_);
+}
+
+std::pair<uint64_t, uint64_t> Datastore::find(const llama_token* pattern, size_t n) const {
+  // compare(i): the order of suffix sa[i], cut to n tokens, against the pattern.
+  auto compare = [&](uint64_t i) {
+    const uint64_t start = suffixes_[i];
+    const uint64_t len = std::min<uint64_t>(n, header_.nTokens - start);
+    for (uint64_t j = 0; j < len; j++) {
+      if (tokens_[start + j] != pattern[j]) return tokens_[start + j] < pattern[j] ? -1 : 1;
+    }
+    return len < n ? -1 : 0;
+  };
+  uint64_t lo = 0, hi = header_.nTokens;
+  while (lo < hi) {  // the first suffix not below the pattern
+    const uint64_t mid = lo + (hi - lo) / 2;
+    if (compare(mid) < 0) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  const uint64_t first = lo;
+  hi = header_.nTokens;
+  while (lo < hi) {  // the first suffix above it
+    const uint64_t mid = lo + (hi - lo) / 2;
+    if (compare(mid) <= 0) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return {first, lo};
+}
+
+// ---- DatastoreBuilderWrap ---------------------------------------------------------------------
+
+Napi::Function DatastoreBuilderWrap::Define(Napi::Env env) {
+  return DefineClass(env, "DatastoreBuilder",
+                     {
+                         InstanceMethod<&DatastoreBuilderWrap::AddFile>("addFile"),
+                         InstanceMethod<&DatastoreBuilderWrap::AddText>("addText"),
+                         InstanceMethod<&DatastoreBuilderWrap::Write>("write"),
+                     });
+}
+
+DatastoreBuilderWrap::DatastoreBuilderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DatastoreBuilderWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(AddonData::of(env).modelClass.Value())) {
+    throw makeError(env, "INVALID_ARGUMENT", "a DatastoreBuilder needs a Model");
+  }
+  builder_ = std::make_shared<DatastoreBuilder>(ModelWrap::Unwrap(info[0].As<Napi::Object>())->core(env));
+}
+
+void DatastoreBuilderWrap::checkIdle(Napi::Env env) {
+  if (busy_) throw makeError(env, "BUSY", "the datastore builder is busy with another call");
+}
+
+Napi::Value DatastoreBuilderWrap::Add(const Napi::CallbackInfo& info, bool file) {
+  Napi::Env env = info.Env();
+  checkIdle(env);
+  std::string arg;
+  try {
+    arg = argString(info, 0, file ? "path" : "text");
+  } catch (const SpecdecException& e) {
+    throw makeError(env, e);
+  }
+  busy_ = true;
+  return PromiseWorker<double>::Run(
+      env,
+      [builder = builder_, arg = std::move(arg), file]() {
+        if (file) {
+          builder->addFile(arg);
+        } else {
+          builder->addText(arg);
+        }
+        return (double)builder->tokens();
+      },
+      [](Napi::Env env, double& tokens) -> Napi::Value { return Napi::Number::New(env, tokens); }, [this] { busy_ = false; });
+}
+
+Napi::Value DatastoreBuilderWrap::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  checkIdle(env);
+  std::string path, fingerprint;
+  try {
+    path = argString(info, 0, "path");
+    fingerprint = argString(info, 1, "fingerprint");
+  } catch (const SpecdecException& e) {
+    throw makeError(env, e);
+  }
+  const uint64_t corpus = std::strtoull(fingerprint.c_str(), nullptr, 16);
+  busy_ = true;
+  return PromiseWorker<bool>::Run(
+      env,
+      [builder = builder_, path = std::move(path), corpus]() {
+        builder->write(path, corpus);
+        return true;
+      },
+      [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); }, [this] { busy_ = false; });
+}
+
+Napi::Value DatastoreBuilderWrap::ReadHeader(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  try {
+    path = argString(info, 0, "path");
+  } catch (const SpecdecException& e) {
+    throw makeError(env, e);
+  }
+  return PromiseWorker<DatastoreHeader>::Run(
+      env, [path = std::move(path)]() { return Datastore::readHeader(path); },
+      [](Napi::Env env, DatastoreHeader& h) -> Napi::Value {
+        auto hex = [](uint64_t v) {
+          char buf[17];
+          std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)v);
+          return std::string(buf);
+        };
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("version", h.version);
+        o.Set("nVocab", h.nVocab);
+        o.Set("vocabFingerprint", hex(h.vocabFingerprint));
+        o.Set("corpusFingerprint", hex(h.corpusFingerprint));
+        o.Set("tokens", (double)h.nTokens);
+        o.Set("documents", (double)h.nDocuments);
+        return o;
+      });
+}
+
+}  // namespace specdec

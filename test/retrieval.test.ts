@@ -1,0 +1,174 @@
+// Datastores and the retrieval drafter: the suffix array is sorted (read back from the file),
+// build / reuse / rebuild, damaged and stale files, bad corpora, and generation: token-identical
+// to plain greedy alone and with the other drafters in one tree; a corpus that holds the answer
+// is accepted almost whole.
+import fs from "node:fs";
+import path from "node:path";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { buildDatastore, loadModel, openDatastore, setNumerics, type DatastoreProgress, type Model } from "../lib/index.js";
+import { benchPrompts, MAIN, sharedModels, tempDir, tinyModel } from "./helpers/env.js";
+import { expectCode } from "./helpers/expect.js";
+
+const HEADER_BYTES = 48;
+
+/** The tokens and suffix array of a datastore file, read as its format says. */
+function readStore(file: string): { tokens: Int32Array; sa: Uint32Array } {
+  const buf = fs.readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(32));
+  const tokens = new Int32Array(buf.buffer.slice(buf.byteOffset + HEADER_BYTES, buf.byteOffset + HEADER_BYTES + 4 * n));
+  const sa = new Uint32Array(buf.buffer.slice(buf.byteOffset + HEADER_BYTES + 4 * n, buf.byteOffset + HEADER_BYTES + 8 * n));
+  return { tokens, sa };
+}
+
+function compareSuffixes(t: Int32Array, a: number, b: number): number {
+  while (a < t.length && b < t.length) {
+    if (t[a] !== t[b]) return t[a] - t[b];
+    a++;
+    b++;
+  }
+  return a === t.length ? (b === t.length ? 0 : -1) : 1;
+}
+
+describe("datastores", () => {
+  let model: Model;
+  let dir: string;
+  beforeAll(async () => {
+    model = await loadModel(MAIN, { vocabOnly: true });
+    dir = tempDir();
+  });
+  afterAll(() => model.dispose());
+
+  it("the suffix array is a sorted permutation, on repetitive and varied text", async () => {
+    const texts = [
+      "ab".repeat(300),
+      "def f(x):\n    return x\n".repeat(40),
+      Array.from({ length: 400 }, (_, i) => `word${(i * 7919) % 97}`).join(" "),
+      "a",
+      "",
+    ];
+    const store = await buildDatastore(model, { texts, path: path.join(dir, "sa.specdec") });
+    const { tokens, sa } = readStore(store.path);
+    expect(tokens.length).toBe(store.tokens);
+    expect(store.documents).toBe(texts.length);
+    expect(tokens.filter((t) => t === model.vocabSize).length).toBe(texts.length); // one separator per document
+    expect(new Set(sa).size).toBe(sa.length);
+    expect(Math.max(...sa)).toBe(sa.length - 1);
+    for (let i = 1; i < sa.length; i++) expect(compareSuffixes(tokens, sa[i - 1], sa[i])).toBeLessThan(0);
+  });
+
+  it("is reused while the corpus and tokenizer are the same, built again when a file changes or when asked", async () => {
+    const corpus = path.join(dir, "corpus");
+    fs.mkdirSync(path.join(corpus, "sub"), { recursive: true });
+    fs.writeFileSync(path.join(corpus, "a.py"), "import os\nprint(os.getcwd())\n");
+    fs.writeFileSync(path.join(corpus, "sub", "b.py"), "def g():\n    pass\n");
+    const file = path.join(dir, "reuse.specdec");
+    const progress: DatastoreProgress[] = [];
+    const first = await buildDatastore(model, { files: [corpus], path: file }, { onProgress: (p) => progress.push(p) });
+    expect(first.rebuilt).toBe(true);
+    expect(first.documents).toBe(2);
+    expect(progress.map((p) => p.phase)).toEqual(["tokenize", "tokenize", "index"]);
+    expect(progress[1].bytesDone).toBe(progress[1].bytes);
+    expect((await buildDatastore(model, { files: [corpus], path: file })).rebuilt).toBe(false);
+    expect((await buildDatastore(model, { files: [corpus], path: file }, { rebuild: true })).rebuilt).toBe(true);
+    fs.writeFileSync(path.join(corpus, "sub", "b.py"), "def g():\n    return 2\n");
+    expect((await buildDatastore(model, { files: [corpus], path: file })).rebuilt).toBe(true);
+    // Another tokenizer: built again, and a session of the other model refuses the old file.
+    const other = await loadModel(tinyModel({ seed: 31, pieces: ["x", "y", "z"] }));
+    const reopened = await openDatastore(file);
+    await expectCode(other.createSession({ contextSize: 64, drafters: [{ type: "retrieval", store: reopened }] }), "VOCAB_MISMATCH");
+    const theirs = await buildDatastore(other, { files: [corpus], path: file });
+    expect(theirs.rebuilt).toBe(true);
+    other.dispose();
+  });
+
+  it("bad corpora and damaged files are typed errors", async () => {
+    const file = path.join(dir, "bad.specdec");
+    await expectCode(buildDatastore(model, { path: file }), "INVALID_ARGUMENT");
+    await expectCode(buildDatastore(model, { texts: ["", ""], path: file }), "INVALID_ARGUMENT", /empty/);
+    await expectCode(buildDatastore(model, { files: [path.join(dir, "missing.txt")], path: file }), "IO_ERROR");
+    await expectCode(buildDatastore(model, { texts: ["x"], path: path.join(dir, "no-such-folder", "x.specdec") }), "IO_ERROR");
+    await expectCode(buildDatastore(model, { texts: "x" as never, path: file }), "INVALID_ARGUMENT");
+    await expectCode(buildDatastore(model, { texts: ["x"], path: file }, { onProgress: 3 as never }), "INVALID_ARGUMENT");
+
+    const good = await buildDatastore(model, { texts: ["some text to index, some text"], path: path.join(dir, "good.specdec") });
+    const bytes = fs.readFileSync(good.path);
+    const damaged = (name: string, edit: (b: Buffer) => Buffer) => {
+      const f = path.join(dir, name);
+      fs.writeFileSync(f, edit(Buffer.from(bytes)));
+      return f;
+    };
+    await expectCode(openDatastore(damaged("magic.specdec", (b) => (b.write("NOTASTOR", 0), b))), "INVALID_DATASTORE", /not a specdec datastore/);
+    await expectCode(openDatastore(damaged("version.specdec", (b) => (b.writeUInt32LE(99, 8), b))), "INVALID_DATASTORE", /version 99/);
+    await expectCode(openDatastore(damaged("short.specdec", (b) => b.subarray(0, b.length - 4))), "INVALID_DATASTORE", /size/);
+    await expectCode(openDatastore(damaged("tiny.specdec", (b) => b.subarray(0, 10))), "INVALID_DATASTORE");
+    await expectCode(openDatastore(path.join(dir, "missing.specdec")), "IO_ERROR");
+    // Right size and header, out-of-range contents: refused when a session maps it.
+    const main = await loadModel(MAIN);
+    const token = damaged("token.specdec", (b) => (b.writeInt32LE(1 << 30, HEADER_BYTES), b));
+    await expectCode(main.createSession({ contextSize: 64, drafters: [{ type: "retrieval", store: await openDatastore(token) }] }), "INVALID_DATASTORE", /token id/);
+    const entry = damaged("entry.specdec", (b) => (b.writeUInt32LE(1 << 30, b.length - 4), b));
+    await expectCode(main.createSession({ contextSize: 64, drafters: [{ type: "retrieval", store: await openDatastore(entry) }] }), "INVALID_DATASTORE", /suffix/);
+    // Deleted after it was opened.
+    const gone = await openDatastore(damaged("gone.specdec", (b) => b));
+    fs.rmSync(gone.path);
+    await expectCode(main.createSession({ contextSize: 64, drafters: [{ type: "retrieval", store: gone }] }), "IO_ERROR");
+    await expectCode(main.createSession({ contextSize: 64, drafters: [{ type: "retrieval", store: good.path as never }] }), "INVALID_ARGUMENT");
+    const session = await main.createSession({ contextSize: 64, drafters: [{ type: "retrieval", store: good }] });
+    expect((await session.complete("some text", { maxTokens: 4, temperature: 0 })).tokens.length).toBe(4);
+    session.dispose();
+    main.dispose();
+  });
+});
+
+describe("greedy decoding with the retrieval drafter on the shared models", () => {
+  let main: Model;
+  const prompts = benchPrompts();
+  const expected: number[][] = [];
+  let dir: string;
+  beforeAll(async () => {
+    setNumerics("exact");
+    main = await loadModel(MAIN);
+    dir = tempDir();
+    const plain = await main.createSession({ contextSize: 2048, threads: 2 });
+    for (const p of prompts) expected.push((await plain.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 })).tokens);
+    plain.dispose();
+  });
+  afterAll(() => main.dispose());
+
+  it("a corpus that holds the answers: token-identical, and nearly every draft kept", async () => {
+    const texts = await Promise.all(prompts.slice(0, 4).map(async (p, i) => p.prompt + (await main.detokenize(expected[i]))));
+    const store = await buildDatastore(main, { texts, path: path.join(dir, "answers.specdec") });
+    const session = await main.createSession({ contextSize: 2048, threads: 2, drafters: [{ type: "retrieval", store, maxTokens: 8, adaptive: false }] });
+    for (const [i, p] of prompts.slice(0, 4).entries()) {
+      const r = await session.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 });
+      expect(r.tokens, p.id).toEqual(expected[i]);
+    }
+    const t = session.totals;
+    console.log(`retrieval, answers in the corpus: ${t.accepted}/${t.drafted} kept, ${t.tokensPerStep.toFixed(2)} tokens per step`);
+    expect(t.acceptanceRate).toBeGreaterThan(0.9);
+    expect(t.tokensPerStep).toBeGreaterThan(5);
+    session.dispose();
+  });
+
+  it("a corpus of other code, with the draft model and lookup in one tree: token-identical on every prompt", async () => {
+    // The prompts themselves (not their continuations) and this project's sources.
+    const store = await buildDatastore(main, { texts: prompts.map((p) => p.prompt), files: [path.join(sharedModels, "../bench")], path: path.join(dir, "other.specdec") });
+    const draft = await loadModel(path.join(sharedModels, "draft-q8_0.gguf"));
+    for (const options of [
+      { drafters: [{ type: "retrieval" as const, store }] },
+      { draft: { model: draft }, drafters: [{ type: "lookup" as const }, { type: "retrieval" as const, store, candidates: 2 }] },
+    ]) {
+      const session = await main.createSession({ contextSize: 2048, threads: 2, ...options });
+      for (const [i, p] of prompts.entries()) {
+        const r = await session.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 });
+        expect(r.tokens, p.id).toEqual(expected[i]);
+      }
+      console.log(`retrieval ${options.draft ? "+ draft + lookup" : "alone"}: ${JSON.stringify(session.totals.drafters)}, ${session.totals.tokensPerStep.toFixed(2)} tokens per step`);
+      expect(session.totals.drafters.find((d) => d.name === "retrieval")!.proposed).toBeGreaterThan(0);
+      session.dispose();
+    }
+    draft.dispose();
+  });
+});
