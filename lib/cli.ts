@@ -3,6 +3,7 @@
 // prints the speed at the end.
 import { parseArgs } from "node:util";
 
+import { openDatastore } from "./datastore.js";
 import { SpecdecError } from "./errors.js";
 import { loadModel } from "./model.js";
 import { setNumerics, type Numerics } from "./config.js";
@@ -13,7 +14,9 @@ options:
   -m, --model <file>      GGUF model (required)
   -p, --prompt <text>     prompt text (required)
   -d, --draft <file>      draft model for speculative decoding (same vocabulary)
-      --draft-max <n>     most tokens drafted per round (default 8)
+      --draft-max <n>     most tokens the draft model drafts per round (default 4)
+      --no-lookup         no lookup drafter (on by default: it drafts from the prompt and the output)
+      --retrieval <file>  a datastore (built with buildDatastore) to draft from
   -n, --max-tokens <n>    tokens to generate (default 128)
       --temp <t>          temperature, 0 = greedy (default 0.8)
       --top-k <k>         (default 40)
@@ -33,6 +36,8 @@ async function generate(args: string[]): Promise<void> {
       prompt: { type: "string", short: "p" },
       draft: { type: "string", short: "d" },
       "draft-max": { type: "string" },
+      "no-lookup": { type: "boolean" },
+      retrieval: { type: "string" },
       "max-tokens": { type: "string", short: "n", default: "128" },
       temp: { type: "string" },
       "top-k": { type: "string" },
@@ -61,6 +66,10 @@ async function generate(args: string[]): Promise<void> {
       contextSize: num("ctx", values.ctx),
       threads: num("threads", values.threads),
       draft: draft ? { model: draft, maxTokens: num("draft-max", values["draft-max"]) } : undefined,
+      drafters: [
+        ...(values["no-lookup"] ? [] : [{ type: "lookup" as const }]),
+        ...(values.retrieval ? [{ type: "retrieval" as const, store: await openDatastore(values.retrieval) }] : []),
+      ],
     });
     const controller = new AbortController();
     process.once("SIGINT", () => controller.abort());
@@ -81,9 +90,10 @@ async function generate(args: string[]): Promise<void> {
       `\n\nprompt: ${s.promptTokens} tokens, ${s.promptTokensPerSecond.toFixed(1)} t/s | ` +
         `generated: ${s.generatedTokens} tokens, ${s.tokensPerSecond.toFixed(1)} t/s | stop: ${s.stopReason}\n`,
     );
-    if (draft) {
+    if (session.hasDraft) {
+      const by = s.drafters.map((d) => `${d.name} ${d.accepted}/${d.proposed}`).join(", ");
       process.stderr.write(
-        `draft: ${s.accepted}/${s.drafted} accepted (${(100 * s.acceptanceRate).toFixed(1)}%), ` +
+        `draft: ${s.accepted}/${s.drafted} accepted (${(100 * s.acceptanceRate).toFixed(1)}%; kept/proposed by drafter: ${by}), ` +
           `${s.tokensPerStep.toFixed(2)} tokens per main-model step, drafting ${s.draftMs.toFixed(0)} ms, main model ${s.mainMs.toFixed(0)} ms\n`,
       );
     }

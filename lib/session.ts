@@ -26,7 +26,7 @@ export interface SessionOptions {
    */
   draft?: DraftOptions;
   /**
-   * Drafters that need no second model (at most one of each type): `{ type: "lookup" }` guesses
+   * Drafters that need no second model (at most one of each type; default: lookup; `[]`: none): `{ type: "lookup" }` guesses
    * that the text goes on as it did after the last earlier occurrence of its ending, in the
    * prompt or in what was generated; `{ type: "retrieval", store }` as it did in a corpus (see
    * buildDatastore). With several drafters (a draft model included), their proposals are merged
@@ -180,6 +180,9 @@ export interface GenerationStats {
 
 const FLASH_ATTENTION = { auto: -1, off: 0, on: 1 } as const;
 
+/** Without a `drafters` option a session looks up its own text: it costs next to nothing. */
+const DEFAULT_DRAFTERS: DrafterOptions[] = [{ type: "lookup" }];
+
 function defaultThreads(): number {
   return Math.max(1, Math.min(8, os.availableParallelism()));
 }
@@ -212,7 +215,7 @@ export class Session {
     return {
       contextSize,
       draft: o.draft === undefined ? undefined : Session.#draftOptions(o.draft, contextSize, modelClass),
-      ...(o.drafters === undefined ? {} : Session.#drafterOptions(o.drafters)),
+      ...Session.#drafterOptions(o.drafters === undefined ? DEFAULT_DRAFTERS : o.drafters),
       batchSize: v.maybe(o.batchSize, (x) => v.integer("batchSize", x, 1, 1 << 16)),
       threads,
       threadsBatch: o.threadsBatch === undefined ? threads : v.integer("threadsBatch", o.threadsBatch, 1, 1024),

@@ -21,7 +21,7 @@ describe("greedy decoding with the lookup drafter on the shared models", () => {
 
   it("token-identical to plain greedy on every prompt, fixed and adaptive lengths, in one session each", async () => {
     const prompts = benchPrompts();
-    const plain = await main.createSession({ contextSize: 2048, threads: 2 });
+    const plain = await main.createSession({ contextSize: 2048, threads: 2, drafters: [] });
     const expected = [];
     for (const p of prompts) expected.push((await plain.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 })).tokens);
     plain.dispose();
@@ -47,7 +47,7 @@ describe("greedy decoding with the lookup drafter on the shared models", () => {
 
   it("with a draft model too (one token tree): token-identical to plain greedy on every prompt", async () => {
     const prompts = benchPrompts();
-    const plain = await main.createSession({ contextSize: 2048, threads: 2 });
+    const plain = await main.createSession({ contextSize: 2048, threads: 2, drafters: [] });
     const draft = await loadModel(path.join(sharedModels, "draft-q8_0.gguf"));
     const session = await main.createSession({
       contextSize: 2048,
@@ -75,6 +75,15 @@ describe("greedy decoding with the lookup drafter on the shared models", () => {
     plain.dispose();
     session.dispose();
     draft.dispose();
+  });
+
+  it("is on by default: a session without a drafters option looks up its own text", async () => {
+    const session = await main.createSession({ contextSize: 512, threads: 2 });
+    expect(session.hasDraft).toBe(true);
+    const r = await session.complete("x = [1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2,", { maxTokens: 24, temperature: 0 });
+    expect(r.stats.drafters.map((d) => d.name)).toEqual(["lookup"]);
+    expect(r.stats.drafters[0].proposed).toBeGreaterThan(0);
+    session.dispose();
   });
 
   it("drafts what the prompt says again: a list written out twice is mostly accepted the second time", async () => {

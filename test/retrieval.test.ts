@@ -131,7 +131,7 @@ describe("greedy decoding with the retrieval drafter on the shared models", () =
     setNumerics("exact");
     main = await loadModel(MAIN);
     dir = tempDir();
-    const plain = await main.createSession({ contextSize: 2048, threads: 2 });
+    const plain = await main.createSession({ contextSize: 2048, threads: 2, drafters: [] });
     for (const p of prompts) expected.push((await plain.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 })).tokens);
     plain.dispose();
   });

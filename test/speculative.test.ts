@@ -19,7 +19,7 @@ describe("greedy speculative decoding on the shared models", () => {
   beforeAll(async () => {
     setNumerics("exact");
     main = await loadModel(MAIN);
-    plain = await main.createSession({ contextSize: 2048, threads: 2 });
+    plain = await main.createSession({ contextSize: 2048, threads: 2, drafters: [] });
     for (const p of prompts) {
       expected.set(p.id, (await plain.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 })).tokens);
     }
@@ -38,6 +38,7 @@ describe("greedy speculative decoding on the shared models", () => {
         contextSize: 2048,
         threads: 2,
         draft: { model: draft, maxTokens, adaptive: false, minConfidence: 0 },
+        drafters: [],
       });
       let drafted = 0;
       let accepted = 0;
@@ -71,7 +72,7 @@ describe("greedy speculative decoding on the shared models", () => {
       ["main-q4_0.gguf", 4, false],
     ] as const) {
       const draft = await loadModel(path.join(sharedModels, file));
-      const session = await main.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, maxTokens } });
+      const session = await main.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, maxTokens }, drafters: [] });
       for (const p of prompts.slice(0, 6)) {
         const r = await session.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 });
         expect(r.tokens, `${file} ${p.id}`).toEqual(expected.get(p.id));
@@ -86,7 +87,7 @@ describe("greedy speculative decoding on the shared models", () => {
 
   it("with repeat penalties and stop sequences too", async () => {
     const draft = await loadModel(path.join(sharedModels, "draft-q8_0.gguf"));
-    const session = await main.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, maxTokens: 5, adaptive: false } });
+    const session = await main.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, maxTokens: 5, adaptive: false }, drafters: [] });
     for (const p of prompts.slice(0, 4)) {
       const opts = { maxTokens: 96, temperature: 0, repeatPenalty: 1.3, repeatLastN: 32, stop: ["\n\n\n"] };
       const a = await plain.complete(p.prompt, opts);
@@ -102,8 +103,8 @@ describe("greedy speculative decoding on the shared models", () => {
   it("fast numerics: every divergence from plain decoding is a near-tie", async () => {
     setNumerics("fast");
     const draft = await loadModel(path.join(sharedModels, "draft-q8_0.gguf"));
-    const fastPlain = await main.createSession({ contextSize: 2048, threads: 2 });
-    const session = await main.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, maxTokens: 4, adaptive: false } });
+    const fastPlain = await main.createSession({ contextSize: 2048, threads: 2, drafters: [] });
+    const session = await main.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, maxTokens: 4, adaptive: false }, drafters: [] });
     const scorer = await main.createSession({ contextSize: 2048, threads: 2 });
     let divergences = 0;
     let tokens = 0;
@@ -165,7 +166,7 @@ describe("speculative sampling keeps the main model's distribution (tiny models)
   });
 
   async function sample(draftOptions: object | undefined) {
-    const session = await main.createSession({ contextSize: 64, ...(draftOptions ? { draft: draftOptions } : {}) });
+    const session = await main.createSession({ contextSize: 64, drafters: [], ...(draftOptions ? { draft: draftOptions } : {}) });
     const c1 = new Map<number, number>();
     const c2 = new Map<number, number>();
     let n2 = 0;
@@ -216,7 +217,7 @@ describe("speculative sampling keeps the main model's distribution (tiny models)
   it("seeded runs reproduce, whatever the draft length", async () => {
     const outputs = [];
     for (const maxTokens of [1, 2, 5]) {
-      const session = await main.createSession({ contextSize: 64, draft: { model: draft, maxTokens, adaptive: false } });
+      const session = await main.createSession({ contextSize: 64, draft: { model: draft, maxTokens, adaptive: false }, drafters: [] });
       outputs.push((await session.complete(prompt, { maxTokens: 24, temperature: 0.9, seed: 7 })).tokens);
       outputs.push((await session.complete(prompt, { maxTokens: 24, temperature: 0.9, seed: 7 })).tokens);
       session.dispose();
@@ -272,7 +273,7 @@ describe("abort and dispose in the middle of speculative rounds", () => {
   });
 
   it("abort, then the same session generates exactly again", async () => {
-    const session = await main.createSession({ contextSize: 1024, threads: 2, draft: { model: draft, maxTokens: 4, adaptive: false } });
+    const session = await main.createSession({ contextSize: 1024, threads: 2, draft: { model: draft, maxTokens: 4, adaptive: false }, drafters: [] });
     const controller = new AbortController();
     let received = 0;
     await expect(
@@ -283,7 +284,7 @@ describe("abort and dispose in the middle of speculative rounds", () => {
         }
       })(),
     ).rejects.toMatchObject({ code: "ABORTED" });
-    const plain = await main.createSession({ contextSize: 1024, threads: 2 });
+    const plain = await main.createSession({ contextSize: 1024, threads: 2, drafters: [] });
     const a = await plain.complete("import os\n", { maxTokens: 40, temperature: 0 });
     const b = await session.complete("import os\n", { maxTokens: 40, temperature: 0 });
     expect(b.tokens).toEqual(a.tokens);
@@ -293,7 +294,7 @@ describe("abort and dispose in the middle of speculative rounds", () => {
 
   it("dispose the session, and the draft model, while a round runs", async () => {
     const d2 = await loadModel(path.join(sharedModels, "tiny-q8_0.gguf"));
-    const session = await main.createSession({ contextSize: 1024, threads: 2, draft: { model: d2, maxTokens: 6, adaptive: false } });
+    const session = await main.createSession({ contextSize: 1024, threads: 2, draft: { model: d2, maxTokens: 6, adaptive: false }, drafters: [] });
     const it = session.generate("import os\n", { maxTokens: 300, temperature: 0 });
     await it.next();
     const pending = it.next();

@@ -15,7 +15,7 @@ for (const p of job.prompts) {
     contextSize: job.ctx,
     threads: job.threads,
     draft: draft ? { model: draft, maxTokens: job.draftMaxTokens, adaptive: job.draftAdaptive ?? true, minConfidence: job.draftMinConfidence, greedy: job.draftGreedy } : undefined,
-    drafters: job.drafters,
+    drafters: job.drafters ?? [],
   });
   const r = await session.complete(p.prompt, { maxTokens: p.n_predict, temperature: job.temperature, seed: job.seed ?? 1 });
   const s = r.stats;
