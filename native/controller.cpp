@@ -52,11 +52,12 @@ void DraftController::recordPrefill(size_t tokens, double ms) {
   if (tokens >= kMinPrefillTokens) prefillMsPerToken_ = ms / tokens;
 }
 
-// The drafter's catch-up, priced as the main model's prompt evaluation scaled by parameters,
-// against the prior's saving over the tokens left at the measured plain rate.
-bool DraftController::worthCatchingUp(size_t catchUp, size_t remaining) const {
-  if (plainMs_ <= 0 || prefillMsPerToken_ <= 0) return false;  // decode plainly first, and measure
-  return catchUp * prefillMsPerToken_ * paramRatio_ < remaining / rate(0) * startSaving_;
+bool DraftController::catchUpPays(size_t catchUp, size_t remaining) const {
+  if (!adaptive_) return true;  // told to draft every round
+  // The rate of plain decoding; with free drafters running from the start, the best measured.
+  const double r = rate(0) > 0 ? rate(0) : rate(bestDraftLength());
+  if (r <= 0 || prefillMsPerToken_ <= 0) return false;  // decode first, and measure
+  return catchUp * prefillMsPerToken_ * paramRatio_ < remaining / r * startSaving_;
 }
 
 // Tokens the main model evaluates and keeps in a round drafting k: each draft with the chance
@@ -117,7 +118,7 @@ int DraftController::next(size_t catchUp, size_t remaining) {
       k = (tryTurn_ < 2 && shorter != k) || longer == k ? shorter : longer;
     }
   }
-  if (k > 0 && catchUp > 0 && !worthCatchingUp(catchUp, remaining)) k = 0;
+  if (k > 0 && catchUp > 0 && !catchUpPays(catchUp, remaining)) k = 0;
   segmentK_ = k;
   return k;
 }

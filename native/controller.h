@@ -36,6 +36,10 @@ class DraftController {
   int next(size_t catchUp, size_t remaining);
   // The main model evaluated `tokens` prompt tokens in ms.
   void recordPrefill(size_t tokens, double ms);
+  // Whether the drafter's evaluation of catchUp prompt tokens, priced from the main model's
+  // prompt time by the parameter ratio, is outweighed by the prior's saving over the `remaining`
+  // tokens at the measured rate (false while nothing is measured).
+  bool catchUpPays(size_t catchUp, size_t remaining) const;
   // The round just run took ms, drafting k (as next() said, or fewer near the end of the output
   // or the context); the main model evaluated and kept `tokens` (a token output but still pending
   // is the next round's); `checked` drafts were verified, the first `accepted` of them kept.
@@ -46,7 +50,6 @@ class DraftController {
   double rate(int k) const;  // tokens per ms; 0: nothing measured to tell
   double expectedTokens(int k) const;
   double roundMs(int k) const;
-  bool worthCatchingUp(size_t catchUp, size_t remaining) const;
 
   int maxTokens_;
   bool adaptive_;

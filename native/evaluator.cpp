@@ -82,14 +82,16 @@ void Evaluator::decodeTree(const llama_token* tokens, int32_t n, const int32_t* 
                            size_t primary, int branches) {
   if (n <= 0 || (uint32_t)n > nBatch_ || branches > branches_) fail("INTERNAL", "token tree out of range");
   int32_t deepest = 0;
-  for (int32_t i = 0; i < n; i++) deepest = std::max(deepest, offset[i]);
+  for (int32_t i = 0; i < n; i++) {
+    if (!model_->validToken(tokens[i])) fail("INVALID_ARGUMENT", "token id out of range");
+    deepest = std::max(deepest, offset[i]);
+  }
   if (tokens_.size() + n > nCtx_ || tokens_.size() + deepest >= nCtx_) fail("CONTEXT_OVERFLOW", "the context is full");
   llama_memory_t memory = llama_get_memory(ctx_.get());
   for (int s = 1; s <= branches; s++) llama_memory_seq_cp(memory, 0, s, -1, -1);
   branchesUsed_ = branches;
   llama_batch& b = *batch_;
   for (int32_t i = 0; i < n; i++) {
-    if (!model_->validToken(tokens[i])) fail("INVALID_ARGUMENT", "token id out of range");
     b.token[i] = tokens[i];
     b.pos[i] = (llama_pos)(tokens_.size() + offset[i]);
     b.n_seq_id[i] = 0;

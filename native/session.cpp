@@ -267,8 +267,9 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
     for (const Draft& d : proposals_[i]) longestFree = std::max(longestFree, d.tokens.size());
   }
   for (size_t i = 0; i < drafters_.size(); i++) {
-    if (!drafters_[i].costly || longestFree >= (size_t)k) continue;
+    if (!drafters_[i].costly || !costlyAllowed_ || longestFree >= (size_t)k) continue;
     drafters_[i].drafter->propose(history_, std::min(k, drafters_[i].maxTokens), *sampler_, draft_);
+    roundCatchUpMs_ += drafters_[i].drafter->lastCatchUpMs();
     tree_.add(draft_, (int)i, maxNodes, maxLeaves_);
   }
   for (size_t i = 0; i < drafters_.size(); i++) {
@@ -371,7 +372,12 @@ void SessionCore::decodeRound(StepResult& out) {
   const size_t promptCatchUp = catchUp > (size_t)stats_.generatedTokens + 1 ? catchUp : 0;
   const size_t remaining = request_.maxTokens > 0 ? request_.maxTokens - stats_.generatedTokens
                                                   : contextSize() - history_.size();
-  int k = controller_ ? controller_->next(promptCatchUp, remaining) : 0;
+  // With free drafters (lookup, retrieval) the round drafts anyway; the draft model joins once
+  // its catch-up pays.
+  bool anyFree = false;
+  for (const auto& d : drafters_) anyFree = anyFree || !d.costly;
+  int k = controller_ ? controller_->next(anyFree ? 0 : promptCatchUp, remaining) : 0;
+  costlyAllowed_ = !promptCatchUp || !anyFree || controller_->catchUpPays(promptCatchUp, remaining);
   // No more drafts than the output still needs or the context can hold; the verification
   // batch (pending token + drafts) stays within the batch size.
   if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);
@@ -383,6 +389,7 @@ void SessionCore::decodeRound(StepResult& out) {
   const auto roundStart = Clock::now();
   const size_t evaluatedBefore = main_->tokens().size();
   const int32_t checkedBefore = stats_.drafted, acceptedBefore = stats_.accepted;
+  roundCatchUpMs_ = 0;
   int drafted = 0;  // a drafter may have fewer than k tokens to offer, or none
   if (k > 0) {
     drafted = speculativeRound(k, out);
@@ -391,9 +398,7 @@ void SessionCore::decodeRound(StepResult& out) {
   }
   if (controller_ && !firstRound) {
     double ms = msSince(roundStart);
-    if (k > 0 && promptCatchUp) {
-      for (const auto& d : drafters_) ms -= d.drafter->lastCatchUpMs();
-    }
+    if (promptCatchUp) ms -= roundCatchUpMs_;
     // Credited with the tokens the main model has evaluated and kept, not those output: a round
     // can output a token whose evaluation the next round pays for (sampled from logits at hand).
     controller_->recordRound(drafted, (int)(main_->tokens().size() - evaluatedBefore), ms, (int)(stats_.drafted - checkedBefore),

@@ -166,6 +166,8 @@ class SessionCore {
   };
   std::vector<SessionDrafter> drafters_;
   int maxLeaves_ = 0;  // candidates the drafters offer in a round, at most
+  bool costlyAllowed_ = true;  // whether this round may ask the draft model (its catch-up pays)
+  double roundCatchUpMs_ = 0;  // of this round's drafters, catching up with the text
   std::optional<DraftOptions> draftOptions_;
   std::unique_ptr<DraftController> controller_;
 

@@ -21,8 +21,7 @@ Choice Verifier::choose(const float* logits, const std::vector<llama_token>& his
   const float qd = q->probOf(d);
   if (qd > 0 && sampler_.uniform(position, Stream::Accept) < std::min(1.0, (double)pd / qd)) return {sampled, d};
 
-  // Rejected: draw from the residual norm(max(0, p - q)), which lives on p's support (and not on
-  // d: had p(d) > q(d), d would have been kept).
+  // Rejected: draw from the residual norm(max(0, p - q)), which lives on p's support.
   qDense_.assign(nVocab_, 0.0f);
   for (size_t i = 0; i < q->tokens.size(); i++) qDense_[q->tokens[i]] = q->probs[i];
   residual_.tokens.clear();
@@ -39,9 +38,7 @@ Choice Verifier::choose(const float* logits, const std::vector<llama_token>& his
   const double u = sampler_.uniform(position, Stream::Residual);
   if (total <= 0) return keep(Sampler::draw(p_, u));  // only by rounding: p == q
   for (float& r : residual_.probs) r = (float)(r / total);
-  Choice c = keep(Sampler::draw(residual_, u));
-  if (c.kept == sampled) c.kept = -1;  // not d, by construction; rounding aside
-  return c;
+  return keep(Sampler::draw(residual_, u));
 }
 
 }  // namespace specdec

@@ -168,13 +168,13 @@ describe("sampling with the lookup drafter keeps the main model's distribution (
   });
 
   it("lookup and a sampling draft model in one tree: both positions follow p", async () => {
-    // The draft model's token, drawn from its q, is tested first at each place; lookup's
+    // The draft model's token, drawn from its q, is tested first at the first place; lookup's
     // deterministic token is kept when the main model's own draw (from the residual after a
-    // rejection) names it.
+    // rejection) names it. Lookup proposes 1 token of the round's 2, so the draft model is asked.
     const draft = await loadModel(tinyModel({ seed: 24 }));
     const totals = await sample({
       draft: { model: draft, maxTokens: 2, adaptive: false },
-      drafters: [{ type: "lookup", ngramMin: 1, maxTokens: 2, adaptive: false }],
+      drafters: [{ type: "lookup", ngramMin: 1, maxTokens: 1, adaptive: false }],
     });
     draft.dispose();
     expect(totals.drafters[0].accepted).toBeGreaterThan(0);
