@@ -7,6 +7,7 @@ export {
   type DrafterOptions,
   type LookupDrafterOptions,
   type RetrievalDrafterOptions,
+  type LookaheadDrafterOptions,
   type DrafterStats,
   type GenerateOptions,
   type GenerationChunk,

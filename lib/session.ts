@@ -37,7 +37,7 @@ export interface SessionOptions {
 
 /** What one drafter proposed and what of it the main model kept. */
 export interface DrafterStats {
-  name: "draftModel" | "lookup" | "retrieval";
+  name: "draftModel" | "lookup" | "retrieval" | "lookahead";
   /** Tokens proposed (a token two drafters proposed at the same place counts for both). */
   proposed: number;
   /** Of those, kept. */
@@ -74,7 +74,23 @@ export interface RetrievalDrafterOptions {
   adaptive?: boolean;
 }
 
-export type DrafterOptions = LookupDrafterOptions | RetrievalDrafterOptions;
+/**
+ * Lookahead decoding (Jacobi iteration with an n-gram pool, Fu et al. 2024): the main model
+ * itself guesses `window` positions ahead in every batch; the n-grams its guesses form are proposed
+ * when the text reaches their first token. Costs `window` x (`ngram` - 2) + `window` - 1 extra
+ * tokens per batch.
+ */
+export interface LookaheadDrafterOptions {
+  type: "lookahead";
+  /** Positions guessed ahead, 1 to 16 (default 4). */
+  window?: number;
+  /** n-gram size, 3 to 8 (default 3): ngram - 1 tokens proposed. */
+  ngram?: number;
+  /** n-grams kept per first token and proposed per round, 1 to 8 (default 4). */
+  candidates?: number;
+}
+
+export type DrafterOptions = LookupDrafterOptions | RetrievalDrafterOptions | LookaheadDrafterOptions;
 
 /** Options of the draft model of a session. */
 export interface DraftOptions {
@@ -238,22 +254,28 @@ export class Session {
     };
   }
 
-  static #drafterOptions(drafters: unknown): { lookup?: Record<string, unknown>; retrieval?: Record<string, unknown> } {
+  static #drafterOptions(drafters: unknown): Partial<Record<"lookup" | "retrieval" | "lookahead", Record<string, unknown>>> {
     if (!Array.isArray(drafters)) throw new SpecdecError("INVALID_ARGUMENT", "drafters must be an array");
-    const out: { lookup?: Record<string, unknown>; retrieval?: Record<string, unknown> } = {};
+    const out: Partial<Record<"lookup" | "retrieval" | "lookahead", Record<string, unknown>>> = {};
     drafters.forEach((entry: unknown, i: number) => {
       const name = `drafters[${i}]`;
       const d = v.optionsObject(name, entry as DrafterOptions) as Record<string, unknown>;
       const type = d.type;
-      if (type !== "lookup" && type !== "retrieval") {
-        throw new SpecdecError("INVALID_ARGUMENT", `${name}.type must be "lookup" or "retrieval" (got ${JSON.stringify(type)})`);
+      if (type !== "lookup" && type !== "retrieval" && type !== "lookahead") {
+        throw new SpecdecError("INVALID_ARGUMENT", `${name}.type must be "lookup", "retrieval" or "lookahead" (got ${JSON.stringify(type)})`);
       }
       if (out[type]) throw new SpecdecError("INVALID_ARGUMENT", `drafters: one ${type} drafter at most`);
       const common = {
         maxTokens: v.maybe(d.maxTokens, (x) => v.integer(`${name}.maxTokens`, x, 1, 63)),
         adaptive: v.maybe(d.adaptive, (x) => v.boolean(`${name}.adaptive`, x)),
       };
-      if (type === "lookup") {
+      if (type === "lookahead") {
+        out.lookahead = {
+          window: v.maybe(d.window, (x) => v.integer(`${name}.window`, x, 1, 16)),
+          ngram: v.maybe(d.ngram, (x) => v.integer(`${name}.ngram`, x, 3, 8)),
+          candidates: v.maybe(d.candidates, (x) => v.integer(`${name}.candidates`, x, 1, 8)),
+        };
+      } else if (type === "lookup") {
         const ngramMin = v.maybe(d.ngramMin, (x) => v.integer(`${name}.ngramMin`, x, 1, 16));
         out.lookup = { ...common, ngramMin, ngramMax: v.maybe(d.ngramMax, (x) => v.integer(`${name}.ngramMax`, x, ngramMin ?? 2, 16)) };
       } else {

@@ -83,11 +83,20 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
     maxTokens = std::max(maxTokens, options.retrieval->maxTokens);
     if (!draftOptions_ && !options.lookup) adaptive = options.retrieval->adaptive;
   }
+  if (options.lookahead) {
+    auto drafter = std::make_unique<LookaheadDrafter>(options.lookahead->lookahead);
+    lookahead_ = drafter.get();
+    const int32_t length = options.lookahead->lookahead.ngram - 1;
+    drafters_.push_back({"lookahead", length, false, std::move(drafter)});
+    maxTokens = std::max(maxTokens, length);
+    if (!draftOptions_ && !options.lookup && !options.retrieval) adaptive = false;  // its window runs every round
+  }
   proposals_.resize(drafters_.size());
   for (const auto& d : drafters_) maxLeaves_ += d.drafter->maxCandidates();
-  // A leaf per candidate: the primary one in the main sequence, each other in its own.
+  // A leaf per candidate: the primary one in the main sequence, each other in its own; and a
+  // sequence per column of the lookahead window.
   EvaluatorOptions mainOptions = options.main;
-  mainOptions.branches = std::max(maxLeaves_ - 1, 0);
+  mainOptions.branches = std::max(maxLeaves_ - 1, 0) + (lookahead_ ? lookahead_->sequences() : 0);
   main_ = std::make_unique<Evaluator>(std::move(model), mainOptions, threadpool_.get(), batchPool, &abort_);
   if (!drafters_.empty()) controller_ = std::make_unique<DraftController>(maxTokens, adaptive, sizeRatio, paramRatio);
 }
@@ -251,14 +260,24 @@ Choice SessionCore::verifyPlace(const float* logits, int32_t parent, size_t dept
 // the round decoded plainly).
 int SessionCore::speculativeRound(int k, StepResult& out) {
   const auto draftStart = Clock::now();
+  const size_t outBefore = out.tokens.size();
   tree_.clear();
-  // Room for nodes: the batch holds the pending tokens too, and every node's position (at most
-  // its index in the batch) stays below the context size.
-  const int64_t room = std::min<int64_t>((int64_t)batchSize() - (int64_t)pending_.size(),
+  // The lookahead window rides along when the batch and the context have room for it (its
+  // positions run to the text's end + ngram - 2 + window - 1).
+  const std::vector<LookaheadToken>* window = lookahead_ ? &lookahead_->window(history_) : nullptr;
+  int32_t windowReach = 0;
+  if (window) {
+    for (const LookaheadToken& t : *window) windowReach = std::max(windowReach, t.offset);
+    if (window->size() + pending_.size() + 1 >= batchSize() || history_.size() + (size_t)windowReach + 1 >= contextSize()) window = nullptr;
+  }
+  const int64_t windowSize = window ? (int64_t)window->size() : 0;
+  // Room for nodes: the batch holds the pending tokens (and the window) too, and every node's
+  // position (at most its index in the batch) stays below the context size.
+  const int64_t room = std::min<int64_t>((int64_t)batchSize() - (int64_t)pending_.size() - windowSize,
                                          (int64_t)contextSize() - (int64_t)(main_->tokens().size() + pending_.size()) - 1);
-  // The drafters that cost next to nothing (lookup, retrieval) go first. When one of them
-  // proposes the whole length, the draft model is not asked: its tokens cost time and the round
-  // has a full guess already. Otherwise the draft model's proposal is the primary path.
+  // The drafters that cost next to nothing (lookup, retrieval, lookahead) go first. When one of
+  // them proposes the whole length, the draft model is not asked: its tokens cost time and the
+  // round has a full guess already. Otherwise the draft model's proposal is the primary path.
   const size_t maxNodes = (size_t)std::max<int64_t>(room, 0);
   size_t longestFree = 0;
   for (size_t i = 0; i < drafters_.size(); i++) {
@@ -277,7 +296,7 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
     for (const Draft& d : proposals_[i]) tree_.add(d, (int)i, maxNodes, maxLeaves_);
   }
   stats_.draftMs += msSince(draftStart);
-  if (tree_.empty()) {
+  if (tree_.empty() && !window) {
     plainRound(out);
     return 0;
   }
@@ -285,25 +304,36 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
   const int depth = tree_.depth();
 
   int32_t start = DraftTree::kRoot;
+  bool treeInBatch = !tree_.empty();
   size_t place = 0;               // depth - 1 of the place being verified
   std::vector<int32_t> kept;      // the nodes kept, root to leaf
   if (pending_.empty()) {
-    Choice c = verifyPlace(nextLogits_, DraftTree::kRoot, place++);
+    // The first place against the logits at hand: nothing kept there, no batch (unless the
+    // window needs one: then the main model's token is evaluated with it).
+    Choice c{-1, 0};
+    if (tree_.empty()) {
+      c.token = sampler_->sample(nextLogits_, model()->nVocab(), history_, history_.size());
+    } else {
+      c = verifyPlace(nextLogits_, DraftTree::kRoot, place++);
+    }
     nextLogits_ = nullptr;
     if (!emit(c.token, out)) return depth;
     if (c.kept < 0) {
       pending_.push_back(c.token);
-      return depth;
+      if (!window) return depth;
+      treeInBatch = false;
+    } else {
+      start = c.kept;
+      kept.push_back(start);
     }
-    start = c.kept;
-    kept.push_back(start);
   }
 
   // The batch: the pending tokens, then the tree (or the kept child's subtree) depth first, the
-  // primary path first. A chain needs no branch sequences and is evaluated the plain way.
+  // primary path first, then the lookahead window. A chain needs no branch sequences and is
+  // evaluated the plain way.
   size_t primary = 0;
   int branches = 0;
-  const std::vector<int32_t> nodes = tree_.order(start, &primary, &seqs_, &branches);
+  const std::vector<int32_t> nodes = treeInBatch ? tree_.order(start, &primary, &seqs_, &branches) : std::vector<int32_t>();
   const size_t nPending = pending_.size();
   const size_t before = main_->tokens().size();
   batch_.assign(pending_.begin(), pending_.end());
@@ -312,15 +342,31 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
     batch_.push_back(tree_.node(nodes[i]).token);
     rowOf_[nodes[i]] = (int32_t)(nPending + i);
   }
+  const int treeBranches = branches;
+  if (window) branches += lookahead_->sequences();
   if (branches == 0) {
     decodeMain(batch_.data(), (int32_t)batch_.size(), true);
   } else {
+    const uint64_t all = (2ull << branches) - 1;
     offsets_.clear();
-    masks_.assign(nPending, (2ull << branches) - 1);  // pending tokens: in every sequence
+    masks_.assign(nPending, all);  // pending tokens: in every sequence
     for (size_t i = 0; i < nPending; i++) offsets_.push_back((int32_t)i);
     for (size_t i = 0; i < nodes.size(); i++) {
       offsets_.push_back((int32_t)nPending + tree_.node(nodes[i]).depth - 1);
       masks_.push_back(seqs_[i]);
+    }
+    windowRows_.clear();
+    if (window) {
+      // The window hangs off the text's last token (the last pending token, or the kept child
+      // that starts the batch, which then belongs to the window's sequences too).
+      const int32_t anchor = nPending > 0 ? (int32_t)nPending - 1 : 0;
+      if (nPending == 0) masks_[0] |= all & ~((2ull << treeBranches) - 1);
+      for (const LookaheadToken& t : *window) {
+        if (t.lastLevel) windowRows_.push_back((int32_t)batch_.size());
+        batch_.push_back(t.token);
+        offsets_.push_back(anchor + t.offset);
+        masks_.push_back(t.seqs << (treeBranches + 1));
+      }
     }
     const auto t = Clock::now();
     main_->decodeTree(batch_.data(), (int32_t)batch_.size(), offsets_.data(), masks_.data(), nPending + primary, branches);
@@ -333,7 +379,7 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
   int32_t row = start == DraftTree::kRoot ? (int32_t)nPending - 1 : rowOf_[start];
   std::optional<llama_token> correction;
   bool ended = false;
-  while (tree_.firstChild(node) >= 0) {
+  while (treeInBatch && tree_.firstChild(node) >= 0) {
     Choice c = verifyPlace(main_->logits(row), node, place++);
     if (!emit(c.token, out)) {
       ended = true;
@@ -346,6 +392,10 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
     node = c.kept;
     row = rowOf_[node];
     kept.push_back(node);
+  }
+  if (window) {
+    lookahead_->update([&](size_t i) { return main_->logits(windowRows_[i]); }, model()->nVocab(),
+                       out.tokens.size() - outBefore, history_);
   }
   // The cache keeps the pending tokens and the kept nodes as far as they follow the primary path
   // (batch rows nPending, nPending + 1, ...). Kept nodes off it are evaluated again in the next
@@ -377,6 +427,7 @@ void SessionCore::decodeRound(StepResult& out) {
   bool anyFree = false;
   for (const auto& d : drafters_) anyFree = anyFree || !d.costly;
   int k = controller_ ? controller_->next(anyFree ? 0 : promptCatchUp, remaining) : 0;
+  if (lookahead_) k = std::max(k, 1);  // the window advances in every round
   costlyAllowed_ = !promptCatchUp || !anyFree || controller_->catchUpPays(promptCatchUp, remaining);
   // No more drafts than the output still needs or the context can hold; the verification
   // batch (pending token + drafts) stays within the batch size.
@@ -542,6 +593,15 @@ Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model,
     spec.maxTokens = (int32_t)optInt(l, "maxTokens", spec.maxTokens, 1, 63);
     spec.adaptive = optBool(l, "adaptive", true);
     options.lookup = spec;
+  }
+  Napi::Value lookahead = o.Get("lookahead");
+  if (lookahead.IsObject()) {
+    Napi::Object l = lookahead.As<Napi::Object>();
+    LookaheadSpec spec;
+    spec.lookahead.window = (int32_t)optInt(l, "window", spec.lookahead.window, 1, 16);
+    spec.lookahead.ngram = (int32_t)optInt(l, "ngram", spec.lookahead.ngram, 3, 8);
+    spec.lookahead.candidates = (int32_t)optInt(l, "candidates", spec.lookahead.candidates, 1, 8);
+    options.lookahead = spec;
   }
   Napi::Value retrieval = o.Get("retrieval");
   if (retrieval.IsObject()) {

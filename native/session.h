@@ -18,6 +18,7 @@
 
 #include "controller.h"
 #include "drafters/draft_model.h"
+#include "drafters/lookahead.h"
 #include "drafters/lookup.h"
 #include "drafters/retrieval.h"
 #include "evaluator.h"
@@ -52,8 +53,13 @@ struct RetrievalSpec {
   bool adaptive = true;
 };
 
+struct LookaheadSpec {
+  LookaheadOptions lookahead;
+};
+
 struct SessionOptions {
   EvaluatorOptions main;
+  std::optional<LookaheadSpec> lookahead;
   std::optional<DraftOptions> draft;
   std::optional<LookupSpec> lookup;
   std::optional<RetrievalSpec> retrieval;
@@ -168,6 +174,7 @@ class SessionCore {
   int maxLeaves_ = 0;  // candidates the drafters offer in a round, at most
   bool costlyAllowed_ = true;  // whether this round may ask the draft model (its catch-up pays)
   double roundCatchUpMs_ = 0;  // of this round's drafters, catching up with the text
+  LookaheadDrafter* lookahead_ = nullptr;  // in drafters_, when there is one
   std::optional<DraftOptions> draftOptions_;
   std::unique_ptr<DraftController> controller_;
 
@@ -194,6 +201,7 @@ class SessionCore {
   std::vector<llama_token> candidates_;
   std::vector<int32_t> childNodes_;
   std::vector<std::vector<Draft>> proposals_;  // by drafter
+  std::vector<int32_t> windowRows_;            // batch rows of the lookahead window's last level
   Clock::time_point phaseStart_;
 };
 
