@@ -59,7 +59,7 @@ export interface NativeStats {
   acceptedAt: number[];
   draftMs: number;
   mainMs: number;
-  drafters: { name: string; proposed: number; accepted: number }[];
+  drafters: { name: string; proposed: number; accepted: number; proposedAt: number[]; acceptedAt: number[] }[];
   stopReason: string | null;
 }
 

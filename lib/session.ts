@@ -42,6 +42,10 @@ export interface DrafterStats {
   proposed: number;
   /** Of those, kept. */
   accepted: number;
+  /** Tokens proposed by draft position (0: the first drafted token). */
+  proposedAt: number[];
+  /** Tokens kept by draft position. */
+  acceptedAt: number[];
 }
 
 /** Lookup in the prompt and the text generated so far (n-gram match). */

@@ -14,6 +14,12 @@ namespace {
 double msSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
+
+// Adds counts by position.
+void addAt(std::vector<int32_t>& to, const std::vector<int32_t>& from) {
+  if (to.size() < from.size()) to.resize(from.size(), 0);
+  for (size_t i = 0; i < from.size(); i++) to[i] += from[i];
+}
 }  // namespace
 
 void GenerationStats::add(const GenerationStats& g) {
@@ -27,15 +33,15 @@ void GenerationStats::add(const GenerationStats& g) {
   accepted += g.accepted;
   draftMs += g.draftMs;
   mainMs += g.mainMs;
-  if (draftedAt.size() < g.draftedAt.size()) draftedAt.resize(g.draftedAt.size(), 0);
-  if (acceptedAt.size() < g.acceptedAt.size()) acceptedAt.resize(g.acceptedAt.size(), 0);
-  for (size_t i = 0; i < g.draftedAt.size(); i++) draftedAt[i] += g.draftedAt[i];
-  for (size_t i = 0; i < g.acceptedAt.size(); i++) acceptedAt[i] += g.acceptedAt[i];
+  addAt(draftedAt, g.draftedAt);
+  addAt(acceptedAt, g.acceptedAt);
   if (drafters.size() < g.drafters.size()) drafters = std::vector<Drafter>(g.drafters.size());
   for (size_t i = 0; i < g.drafters.size(); i++) {
     drafters[i].name = g.drafters[i].name;
     drafters[i].proposed += g.drafters[i].proposed;
     drafters[i].accepted += g.drafters[i].accepted;
+    addAt(drafters[i].proposedAt, g.drafters[i].proposedAt);
+    addAt(drafters[i].acceptedAt, g.drafters[i].acceptedAt);
   }
   stopReason = g.stopReason;
 }
@@ -247,7 +253,12 @@ Choice SessionCore::verifyPlace(const float* logits, int32_t parent, size_t dept
   recordPosition(depth, c.kept >= 0);
   if (c.kept < 0) return c;
   c.kept = childNodes_[c.kept];
-  for (size_t i = 0; i < drafters_.size(); i++) stats_.drafters[i].accepted += (tree_.node(c.kept).sources >> i) & 1u;
+  const DraftNode& node = tree_.node(c.kept);
+  for (size_t i = 0; i < drafters_.size(); i++) {
+    if (!((node.sources >> i) & 1u)) continue;
+    stats_.drafters[i].accepted++;
+    stats_.drafters[i].count(stats_.drafters[i].acceptedAt, node.depth - 1);
+  }
   return c;
 }
 
@@ -300,7 +311,14 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
     plainRound(out);
     return 0;
   }
-  for (size_t i = 0; i < drafters_.size(); i++) stats_.drafters[i].proposed += (int32_t)tree_.proposedBy((int)i);
+  for (size_t n = 0; n < tree_.size(); n++) {
+    const DraftNode& node = tree_.node((int32_t)n);
+    for (size_t i = 0; i < drafters_.size(); i++) {
+      if (!((node.sources >> i) & 1u)) continue;
+      stats_.drafters[i].proposed++;
+      stats_.drafters[i].count(stats_.drafters[i].proposedAt, node.depth - 1);
+    }
+  }
   const int depth = tree_.depth();
 
   int32_t start = DraftTree::kRoot;
@@ -748,6 +766,8 @@ Napi::Object statsToJs(Napi::Env env, const GenerationStats& s) {
     d.Set("name", s.drafters[i].name);
     d.Set("proposed", s.drafters[i].proposed);
     d.Set("accepted", s.drafters[i].accepted);
+    d.Set("proposedAt", arr(s.drafters[i].proposedAt));
+    d.Set("acceptedAt", arr(s.drafters[i].acceptedAt));
     drafters.Set((uint32_t)i, d);
   }
   o.Set("drafters", drafters);

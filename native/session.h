@@ -94,6 +94,12 @@ struct GenerationStats {
     std::string name;
     int32_t proposed = 0;  // tokens it proposed (each tree node it proposed once)
     int32_t accepted = 0;  // of those, kept
+    std::vector<int32_t> proposedAt;  // the same by draft position (0: the first drafted token)
+    std::vector<int32_t> acceptedAt;
+    void count(std::vector<int32_t>& at, size_t position) {
+      if (at.size() <= position) at.resize(position + 1, 0);
+      at[position]++;
+    }
   };
   std::vector<Drafter> drafters;  // in the session's drafter order
   void add(const GenerationStats& g);

@@ -51,12 +51,6 @@ void DraftTree::add(const Draft& draft, int source, size_t maxNodes, size_t maxL
   }
 }
 
-size_t DraftTree::proposedBy(int source) const {
-  size_t n = 0;
-  for (const DraftNode& node : nodes_) n += (node.sources >> source) & 1u;
-  return n;
-}
-
 std::vector<int32_t> DraftTree::order(int32_t start, size_t* primary, std::vector<uint64_t>* seqs, int* branches) const {
   std::vector<int32_t> out;
   seqs->clear();

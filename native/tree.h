@@ -38,8 +38,6 @@ class DraftTree {
   // Adds a drafter's proposal (a chain from the root, with its distributions when drawn from
   // them) as long as the tree stays within maxNodes nodes and maxLeaves leaves.
   void add(const Draft& draft, int source, size_t maxNodes, size_t maxLeaves);
-  // Tokens proposed by drafter `source` (each node of its chains once).
-  size_t proposedBy(int source) const;
 
   // The subtree of `start` (kRoot: the whole tree below the root; else start and below) in
   // depth-first order, first children first, so that the primary path comes first. Returns the

@@ -70,6 +70,12 @@ describe("greedy decoding with the lookup drafter on the shared models", () => {
     const t = session.totals;
     console.log(`draft + lookup: ${JSON.stringify(t.drafters)}, ${t.accepted}/${t.drafted} places kept, ${t.tokensPerStep.toFixed(2)} tokens per step`);
     expect(branched).toBeGreaterThan(0);
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    for (const d of t.drafters) {
+      expect(sum(d.proposedAt)).toBe(d.proposed);
+      expect(sum(d.acceptedAt)).toBe(d.accepted);
+      expect(d.acceptedAt.every((a, i) => a <= d.proposedAt[i])).toBe(true);
+    }
     expect(t.drafters[1].accepted).toBeGreaterThan(0);
     expect(t.drafters[1].accepted).toBeLessThan(t.drafters[1].proposed);
     plain.dispose();
