@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace specdec {
 
@@ -30,6 +31,7 @@ constexpr double kDraftCostShare = 0.5;
 constexpr int kSegmentRounds = 3;  // rounds drafted with one length in a row
 constexpr double kFade = 0.93;     // per segment, of everything measured
 constexpr int kTryEvery = 5;       // segments between tries
+constexpr double kBranchShare = 0.25;  // of a round's time that a tree's branches may add
 constexpr double kPlainTryBelow = 1.25;  // drafting's lead over plain decoding that stops plain tries
 constexpr size_t kMinPrefillTokens = 32;  // a prompt evaluation that tells the prefill rate
 
@@ -76,12 +78,23 @@ double DraftController::expectedTokens(int k) const {
 
 // The fitted line a + b * k through the drafting rounds' times, its slope a least-squares one
 // held towards the prior's (relative to the mean time) with kSlopeWeight rounds' weight.
-double DraftController::roundMs(int k) const {
+double DraftController::slope() const {
   const double meanK = sk_ / w_, meanMs = sy_ / w_;
   const double spread = skk_ - sk_ * meanK, covariance = sky_ - sk_ * meanMs;
   const double priorB = priorSlope_ * meanMs / std::max(0.2, 1 + priorSlope_ * (meanK - maxTokens_));
-  const double b = std::max(0.0, (covariance + kSlopeWeight * priorB) / (spread + kSlopeWeight));
-  return std::max(meanMs + b * (k - meanK), 0.05 * meanMs);
+  return std::max(0.0, (covariance + kSlopeWeight * priorB) / (spread + kSlopeWeight));
+}
+
+double DraftController::roundMs(int k) const {
+  const double meanK = sk_ / w_, meanMs = sy_ / w_;
+  return std::max(meanMs + slope() * (k - meanK), 0.05 * meanMs);
+}
+
+size_t DraftController::nodeBudget(int k) const {
+  if (!adaptive_ || w_ <= 0) return SIZE_MAX;
+  const double b = slope();
+  if (b <= 0) return SIZE_MAX;
+  return (size_t)k + (size_t)(kBranchShare * roundMs(k) / b);
 }
 
 double DraftController::rate(int k) const {
@@ -111,7 +124,7 @@ int DraftController::next(size_t catchUp, size_t remaining) {
     tryTurn_ = (tryTurn_ + 1) % 4;
     if (k == 0) {
       k = drafting;
-    } else if (tryTurn_ % 2 == 1 && w_ > 0 && rate(k) < kPlainTryBelow * rate(0)) {
+    } else if (tryTurn_ % 2 == 1 && w_ > 0 && (rate(0) <= 0 || rate(k) < kPlainTryBelow * rate(0))) {
       k = 0;
     } else {
       const int shorter = std::max(k - 1, 1), longer = std::min(k + 1, maxTokens_);

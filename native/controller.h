@@ -10,7 +10,8 @@
 // - plain decoding's rate is measured directly.
 // Everything fades with age, so it follows the text as acceptance changes. Rounds go in segments
 // of a few with one length, and every few segments one is a try of a length next to the best
-// (so that the line stays measured) or, while drafting is not far ahead, of plain decoding.
+// (so that the line stays measured) or, while drafting is not far ahead or plain decoding was
+// never measured, of plain decoding.
 // The first drafts use the longest length, if the prior (acceptance 0.7, the cost of a main-model
 // decode of n tokens as measured on a 2-core x86 CPU, a draft step costing half the draft/main
 // size ratio of a main step) says drafting pays at all. Before its first draft in a generation
@@ -40,6 +41,10 @@ class DraftController {
   // prompt time by the parameter ratio, is outweighed by the prior's saving over the `remaining`
   // tokens at the measured rate (false while nothing is measured).
   bool catchUpPays(size_t catchUp, size_t remaining) const;
+  // Nodes a token tree of depth k may have: the chain's k, and as many more as fit in a quarter
+  // of a round's measured time at the fitted cost per drafted token (no limit before anything is
+  // measured, or when not adaptive).
+  size_t nodeBudget(int k) const;
   // The round just run took ms, drafting k (as next() said, or fewer near the end of the output
   // or the context); the main model evaluated and kept `tokens` (a token output but still pending
   // is the next round's); `checked` drafts were verified, the first `accepted` of them kept.
@@ -50,6 +55,7 @@ class DraftController {
   double rate(int k) const;  // tokens per ms; 0: nothing measured to tell
   double expectedTokens(int k) const;
   double roundMs(int k) const;
+  double slope() const;  // fitted ms per drafted token
 
   int maxTokens_;
   bool adaptive_;

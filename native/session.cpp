@@ -251,6 +251,7 @@ Choice SessionCore::verifyPlace(const float* logits, int32_t parent, size_t dept
   Choice c = verifier_->choose(logits, history_, history_.size(), candidates_, sampled,
                                sampled >= 0 ? tree_.q(childNodes_[sampled]) : nullptr);
   recordPosition(depth, c.kept >= 0);
+  if (depth == 0) judgeFreeDrafters(c.kept >= 0 ? tree_.node(childNodes_[c.kept]).sources : 0);
   if (c.kept < 0) return c;
   c.kept = childNodes_[c.kept];
   const DraftNode& node = tree_.node(c.kept);
@@ -260,6 +261,22 @@ Choice SessionCore::verifyPlace(const float* logits, int32_t parent, size_t dept
     stats_.drafters[i].count(stats_.drafters[i].acceptedAt, node.depth - 1);
   }
   return c;
+}
+
+// After the first place of a round: a free drafter that proposed there and is seldom right sits
+// out the next rounds (kRestRounds), then proposes again to be judged anew.
+void SessionCore::judgeFreeDrafters(uint32_t keptSources) {
+  constexpr double kFade = 0.95, kMinShare = 0.2, kMinOffers = 10;
+  constexpr int kRestRounds = 7;
+  uint32_t offered = 0;
+  for (int32_t c = tree_.firstChild(DraftTree::kRoot); c >= 0; c = tree_.node(c).nextSibling) offered |= tree_.node(c).sources;
+  for (size_t i = 0; i < drafters_.size(); i++) {
+    SessionDrafter& d = drafters_[i];
+    if (d.costly || !((offered >> i) & 1u)) continue;
+    d.offered = d.offered * kFade + 1;
+    d.kept = d.kept * kFade + ((keptSources >> i) & 1u);
+    if (d.offered >= kMinOffers && d.kept < kMinShare * d.offered) d.resting = kRestRounds;
+  }
 }
 
 // One speculative round. Every drafter proposes up to k tokens; the proposals are merged into one
@@ -289,10 +306,15 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
   // The drafters that cost next to nothing (lookup, retrieval, lookahead) go first. When one of
   // them proposes the whole length, the draft model is not asked: its tokens cost time and the
   // round has a full guess already. Otherwise the draft model's proposal is the primary path.
-  const size_t maxNodes = (size_t)std::max<int64_t>(room, 0);
+  const size_t maxNodes = std::min((size_t)std::max<int64_t>(room, 0), controller_->nodeBudget(k));
   size_t longestFree = 0;
   for (size_t i = 0; i < drafters_.size(); i++) {
     if (drafters_[i].costly) continue;
+    if (drafters_[i].resting > 0) {
+      drafters_[i].resting--;
+      proposals_[i].clear();
+      continue;
+    }
     drafters_[i].drafter->proposeAll(history_, std::min(k, drafters_[i].maxTokens), *sampler_, proposals_[i]);
     for (const Draft& d : proposals_[i]) longestFree = std::max(longestFree, d.tokens.size());
   }

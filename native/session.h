@@ -158,6 +158,7 @@ class SessionCore {
   void plainRound(StepResult& out);
   int speculativeRound(int k, StepResult& out);
   Choice verifyPlace(const float* logits, int32_t parent, size_t depth);
+  void judgeFreeDrafters(uint32_t keptSources);
   void decodeMain(const llama_token* tokens, int32_t n, bool allLogits);
   // Hands one token to the output; false when the generation ends with it (or before it).
   bool emit(llama_token token, StepResult& out);
@@ -175,6 +176,10 @@ class SessionCore {
     int32_t maxTokens;
     bool costly;  // a draft model: its proposals cost time (the others' next to nothing)
     std::unique_ptr<Drafter> drafter;
+    // A free drafter's record at the first place (faded), and the rounds it sits out when that
+    // record is poor: its wrong guesses still cost verification.
+    double offered = 0, kept = 0;
+    int resting = 0;
   };
   std::vector<SessionDrafter> drafters_;
   int maxLeaves_ = 0;  // candidates the drafters offer in a round, at most

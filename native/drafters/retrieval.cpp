@@ -1,8 +1,13 @@
 #include "retrieval.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace specdec {
+
+namespace {
+constexpr double kMinAgreement = 0.25;  // share of the occurrences a proposed token must follow
+}  // namespace
 
 int32_t RetrievalDrafter::child(int32_t node, llama_token token) {
   for (int32_t c : trie_[node].children) {
@@ -47,17 +52,22 @@ void RetrievalDrafter::proposeAll(const std::vector<llama_token>& context, int m
       trie_[node].count++;
     }
   }
-  // The most frequent next tokens, each followed down its most frequent path.
+  // The most frequent next tokens, each followed down its most frequent path, as far as a share
+  // of the occurrences agrees: a short ending found all over a large corpus is followed by
+  // anything, and guesses that are seldom right cost verification.
+  const int32_t support = std::max<int32_t>(1, (int32_t)std::ceil(kMinAgreement * (double)samples));
   std::vector<int32_t> firsts = trie_[0].children;
   std::stable_sort(firsts.begin(), firsts.end(), [&](int32_t a, int32_t b) { return trie_[a].count > trie_[b].count; });
   if ((int32_t)firsts.size() > options_.candidates) firsts.resize(options_.candidates);
   for (int32_t node : firsts) {
+    if (trie_[node].count < support) break;
     Draft& d = out.emplace_back();
     for (;;) {
       d.tokens.push_back(trie_[node].token);
       if (trie_[node].children.empty()) break;
       node = *std::max_element(trie_[node].children.begin(), trie_[node].children.end(),
                                [&](int32_t a, int32_t b) { return trie_[a].count < trie_[b].count; });
+      if (trie_[node].count < support) break;
     }
   }
 }
