@@ -40,7 +40,8 @@ export function loadPrompts(file, kind) {
  * Runs every prompt on each system (a runner script taking a job file) in turns, round after
  * round: prompt by prompt, the systems one after the other (in reverse order every other round),
  * so that the machine's slow and fast spells fall on all of them alike. A system's job is the
- * common job merged with its own fields; maxPrompts limits it to the first prompts.
+ * common job merged with its own fields; maxPrompts limits it to the first prompts, ids (a Set)
+ * to those prompts.
  * Returns results[round][system] = Map(id -> result).
  */
 export function runRounds(systems, job, rounds) {
@@ -51,7 +52,7 @@ export function runRounds(systems, job, rounds) {
     const order = r % 2 ? [...systems].reverse() : systems;
     job.prompts.forEach((prompt, i) => {
       for (const sys of order) {
-        if (sys.maxPrompts && i >= sys.maxPrompts) continue;
+        if ((sys.maxPrompts && i >= sys.maxPrompts) || (sys.ids && !sys.ids.has(prompt.id))) continue;
         const jobFile = path.join(dir, `${sys.name.replace(/\W+/g, "_")}.json`);
         fs.writeFileSync(jobFile, JSON.stringify({ ...job, ...sys.job, prompts: [prompt] }));
         const out = sh(process.execPath, [sys.runner, jobFile], { env: { ...process.env, ...sys.env } });

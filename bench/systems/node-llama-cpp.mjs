@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmark runner for node-llama-cpp 3.21.1 (installed by the benchmarks into bench/.peer):
-// completion of each prompt, optionally with its DraftSequenceTokenPredictor; tokens/s from the
-// first generated token to the last.
+// completion of each prompt, optionally with its DraftSequenceTokenPredictor (job.draft) or its
+// InputLookupTokenPredictor (job.inputLookup); tokens/s from the first generated token to the last.
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const peer = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../.peer");
 const require = createRequire(path.join(peer, "package.json"));
-const { getLlama, LlamaCompletion, DraftSequenceTokenPredictor } = await import(
+const { getLlama, LlamaCompletion, DraftSequenceTokenPredictor, InputLookupTokenPredictor } = await import(
   pathToFileURL(require.resolve("node-llama-cpp")).href
 );
 
@@ -31,11 +31,12 @@ const context = await model.createContext({ contextSize: job.ctx, threads: job.t
 const draftModel = job.draft ? await llama.loadModel({ modelPath: job.draft }) : undefined;
 const draftContext = draftModel ? await draftModel.createContext({ contextSize: job.ctx, threads: job.threads }) : undefined;
 for (const p of job.prompts) {
-  const sequence = context.getSequence(
-    draftContext
-      ? { tokenPredictor: new DraftSequenceTokenPredictor(draftContext.getSequence(), { maxTokens: job.draftMaxTokens ?? 8 }) }
-      : undefined,
-  );
+  const tokenPredictor = draftContext
+    ? new DraftSequenceTokenPredictor(draftContext.getSequence(), { maxTokens: job.draftMaxTokens ?? 8 })
+    : job.inputLookup
+      ? new InputLookupTokenPredictor()
+      : undefined;
+  const sequence = context.getSequence(tokenPredictor ? { tokenPredictor } : undefined);
   const completion = new LlamaCompletion({ contextSequence: sequence });
   let first = 0;
   let last = 0;
