@@ -74,7 +74,7 @@ const systems = [
   { name: "specdec + draft", runner: "bench/systems/specdec.mjs", job: { draft: model("draft-q8_0.gguf") } },
   { name: "specdec + draft + lookup", runner: "bench/systems/specdec.mjs", job: { draft: model("draft-q8_0.gguf"), drafters: lookup } },
   { name: "llama.cpp plain", runner: "bench/systems/llama-completion.mjs" },
-  { name: "llama.cpp lookup", runner: "bench/systems/llama-lookup.mjs", job: { draftMaxTokens: 8 } },
+  { name: "llama.cpp lookup", runner: "bench/systems/llama-speculative.mjs", job: { lookup: true, draftMaxTokens: 8 } },
   ...(usePeer
     ? [
         { name: "nlc plain", runner: "bench/systems/node-llama-cpp.mjs", ids: peerIds },

@@ -45,12 +45,12 @@ const systems = [
   { name: "llama.cpp plain", runner: "bench/systems/llama-completion.mjs" },
   {
     name: "llama.cpp spec",
-    runner: "bench/systems/llama-speculative-simple.mjs",
+    runner: "bench/systems/llama-speculative.mjs",
     job: { draft: model("draft-q8_0.gguf"), draftMaxTokens: 4 },
   },
   {
     name: "llama.cpp spec bi",
-    runner: "bench/systems/llama-speculative-simple.mjs",
+    runner: "bench/systems/llama-speculative.mjs",
     job: { draft: model("draft-q8_0.gguf"), draftMaxTokens: 4 },
     env: { GGML_BATCH_INVARIANT_MAX: "64" },
   },

@@ -98,6 +98,7 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
     if (!draftOptions_ && !options.lookup && !options.retrieval) adaptive = false;  // its window runs every round
   }
   proposals_.resize(drafters_.size());
+  for (const auto& d : drafters_) freeDrafters_ = freeDrafters_ || !d.costly;
   for (const auto& d : drafters_) maxLeaves_ += d.drafter->maxCandidates();
   // A leaf per candidate: the primary one in the main sequence, each other in its own; and a
   // sequence per column of the lookahead window.
@@ -462,13 +463,11 @@ void SessionCore::decodeRound(StepResult& out) {
   const size_t promptCatchUp = catchUp > (size_t)stats_.generatedTokens + 1 ? catchUp : 0;
   const size_t remaining = request_.maxTokens > 0 ? request_.maxTokens - stats_.generatedTokens
                                                   : contextSize() - history_.size();
-  // With free drafters (lookup, retrieval) the round drafts anyway; the draft model joins once
-  // its catch-up pays.
-  bool anyFree = false;
-  for (const auto& d : drafters_) anyFree = anyFree || !d.costly;
-  int k = controller_ ? controller_->next(anyFree ? 0 : promptCatchUp, remaining) : 0;
+  // With free drafters (lookup, retrieval, lookahead) the round drafts anyway; the draft model
+  // joins once its catch-up pays.
+  int k = controller_ ? controller_->next(freeDrafters_ ? 0 : promptCatchUp, remaining) : 0;
   if (lookahead_) k = std::max(k, 1);  // the window advances in every round
-  costlyAllowed_ = !promptCatchUp || !anyFree || controller_->catchUpPays(promptCatchUp, remaining);
+  costlyAllowed_ = !promptCatchUp || !freeDrafters_ || controller_->catchUpPays(promptCatchUp, remaining);
   // No more drafts than the output still needs or the context can hold; the verification
   // batch (pending token + drafts) stays within the batch size.
   if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);

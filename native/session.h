@@ -183,6 +183,7 @@ class SessionCore {
   };
   std::vector<SessionDrafter> drafters_;
   int maxLeaves_ = 0;  // candidates the drafters offer in a round, at most
+  bool freeDrafters_ = false;  // any besides a draft model
   bool costlyAllowed_ = true;  // whether this round may ask the draft model (its catch-up pays)
   double roundCatchUpMs_ = 0;  // of this round's drafters, catching up with the text
   LookaheadDrafter* lookahead_ = nullptr;  // in drafters_, when there is one

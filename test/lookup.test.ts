@@ -9,7 +9,7 @@ import path from "node:path";
 import { loadModel, setNumerics, type Model } from "../lib/index.js";
 import { benchPrompts, MAIN, sharedModels, tinyModel } from "./helpers/env.js";
 import { expectCode } from "./helpers/expect.js";
-import { chiSquare, softmax } from "./helpers/stats.js";
+import { chiSquare, sampleFirstTwo, softmax } from "./helpers/stats.js";
 
 describe("greedy decoding with the lookup drafter on the shared models", () => {
   let main: Model;
@@ -142,17 +142,7 @@ describe("sampling with the lookup drafter keeps the main model's distribution (
 
   async function sample(options: object) {
     const session = await main.createSession({ contextSize: 64, ...options });
-    const c1 = new Map<number, number>();
-    const c2 = new Map<number, number>();
-    let n2 = 0;
-    for (let seed = 0; seed < N; seed++) {
-      const r = await session.complete(prompt, { maxTokens: 3, temperature: T, topK: 0, topP: 1, minP: 0, seed });
-      c1.set(r.tokens[0], (c1.get(r.tokens[0]) ?? 0) + 1);
-      if (r.tokens.length > 1) {
-        c2.set(r.tokens[1], (c2.get(r.tokens[1]) ?? 0) + 1);
-        n2++;
-      }
-    }
+    const { c1, c2, n2 } = await sampleFirstTwo(session, prompt, N, T);
     const totals = session.totals;
     session.dispose();
     const t1 = chiSquare(c1, first, N);

@@ -8,7 +8,7 @@ import { loadModel, setNumerics, type Model, type Session } from "../lib/index.j
 import { benchPrompts, MAIN, sharedModels, tinyModel } from "./helpers/env.js";
 import { expectCode } from "./helpers/expect.js";
 import { DEFAULT_PIECES } from "./helpers/gguf.js";
-import { chiSquare, softmax } from "./helpers/stats.js";
+import { chiSquare, sampleFirstTwo, softmax } from "./helpers/stats.js";
 
 const prompts = benchPrompts();
 
@@ -167,17 +167,7 @@ describe("speculative sampling keeps the main model's distribution (tiny models)
 
   async function sample(draftOptions: object | undefined) {
     const session = await main.createSession({ contextSize: 64, drafters: [], ...(draftOptions ? { draft: draftOptions } : {}) });
-    const c1 = new Map<number, number>();
-    const c2 = new Map<number, number>();
-    let n2 = 0;
-    for (let seed = 0; seed < N; seed++) {
-      const r = await session.complete(prompt, { maxTokens: 3, temperature: T, topK: 0, topP: 1, minP: 0, seed });
-      c1.set(r.tokens[0], (c1.get(r.tokens[0]) ?? 0) + 1);
-      if (r.tokens.length > 1) {
-        c2.set(r.tokens[1], (c2.get(r.tokens[1]) ?? 0) + 1);
-        n2++;
-      }
-    }
+    const { c1, c2, n2 } = await sampleFirstTwo(session, prompt, N, T);
     const totals = session.totals;
     session.dispose();
     return { c1, c2, n2, totals };

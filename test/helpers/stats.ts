@@ -1,4 +1,6 @@
-// Chi-square goodness of fit for the sampling-exactness tests.
+// Statistics for the sampling-exactness tests: chi-square goodness of fit, and seeded samples.
+
+import type { Session } from "../../lib/index.js";
 
 // ln Γ(x), Lanczos approximation (g = 7, n = 9).
 function lnGamma(x: number): number {
@@ -85,4 +87,29 @@ export function softmax(logits: Float32Array, temperature = 1): Float64Array {
   for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp((logits[i] - max) / temperature);
   for (let i = 0; i < out.length; i++) out[i] /= sum;
   return out;
+}
+
+/**
+ * Counts of the first and second generated tokens over n seeded generations of 3 tokens (seeds
+ * 0..n-1), plain sampling (no top-k, top-p or min-p) at the given temperature; n2: how many
+ * generations had a second token.
+ */
+export async function sampleFirstTwo(
+  session: Session,
+  prompt: number[],
+  n: number,
+  temperature: number,
+) {
+  const c1 = new Map<number, number>();
+  const c2 = new Map<number, number>();
+  let n2 = 0;
+  for (let seed = 0; seed < n; seed++) {
+    const r = await session.complete(prompt, { maxTokens: 3, temperature, topK: 0, topP: 1, minP: 0, seed });
+    c1.set(r.tokens[0], (c1.get(r.tokens[0]) ?? 0) + 1);
+    if (r.tokens.length > 1) {
+      c2.set(r.tokens[1], (c2.get(r.tokens[1]) ?? 0) + 1);
+      n2++;
+    }
+  }
+  return { c1, c2, n2 };
 }
