@@ -1,5 +1,5 @@
 // Process-wide settings of the native layer.
-import { addon } from "./native.js";
+import { addon, addonFile } from "./native.js";
 import * as v from "./validate.js";
 
 /**
@@ -31,6 +31,11 @@ export function setLogLevel(level: "none" | "error" | "warn" | "info" | "debug")
 /** llama.cpp's description of the CPU features and backends in use. */
 export function systemInfo(): string {
   return addon.systemInfo();
+}
+
+/** The native addon file in use: a source build, or the prebuild chosen for this platform and CPU. */
+export function nativeBinary(): string {
+  return addonFile as string;
 }
 
 const envNumerics = process.env.SPECDEC_NUMERICS;

@@ -14,7 +14,7 @@ export {
   type GenerationStats,
   type StopReason,
 } from "./session.js";
-export { setNumerics, getNumerics, setLogLevel, systemInfo, type Numerics } from "./config.js";
+export { setNumerics, getNumerics, setLogLevel, systemInfo, nativeBinary, type Numerics } from "./config.js";
 export {
   buildDatastore,
   openDatastore,

@@ -1,9 +1,11 @@
-// Loads the compiled addon (prebuilds/ first, then build/Release, via node-gyp-build) and
+// Loads the compiled addon (a source build, else the prebuild for this platform and CPU: see
+// binary.ts) and
 // describes its interface. Only the classes in this folder talk to it.
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { findAddon } from "./binary.js";
 import { SpecdecError } from "./errors.js";
 
 export interface NativeModelInfo {
@@ -102,14 +104,22 @@ export interface NativeAddon {
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
 
-function load(): NativeAddon {
+/** The addon file loaded: a source build, or the prebuild for this platform and CPU. */
+export const addonFile = findAddon(root);
+
+function load(file: string | null): NativeAddon {
+  if (!file) {
+    throw new SpecdecError(
+      "NATIVE_LOAD_FAILED",
+      `no specdec native addon for ${process.platform}-${process.arch} in ${root}: build one with \`npm rebuild specdec\` (needs CMake and a C++ compiler)`,
+    );
+  }
   try {
-    const nodeGypBuild = require("node-gyp-build") as (dir: string) => NativeAddon;
-    return nodeGypBuild(root);
+    return require(file) as NativeAddon;
   } catch (err) {
     throw new SpecdecError(
       "NATIVE_LOAD_FAILED",
-      `the specdec native addon could not be loaded (run \`npm install\` or \`npm run build\` in ${root}): ${
+      `the specdec native addon ${file} could not be loaded (run \`npm rebuild specdec\` to build it from source): ${
         (err as Error).message
       }`,
       { cause: err },
@@ -117,4 +127,4 @@ function load(): NativeAddon {
   }
 }
 
-export const addon: NativeAddon = load();
+export const addon: NativeAddon = load(addonFile);

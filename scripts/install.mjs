@@ -1,15 +1,17 @@
 #!/usr/bin/env node
-// `npm install` hook: use a prebuilt binary when one fits this platform, otherwise fetch the
-// pinned llama.cpp source (scripts/deps.mjs) and build the addon with cmake-js.
+// `npm install` hook: use a prebuilt binary when one fits this platform and CPU, otherwise take
+// the pinned llama.cpp source (shipped in the package, else fetched: scripts/deps.mjs) and build
+// the addon with cmake-js.
 // --from-source or SPECDEC_BUILD_FROM_SOURCE=1 forces the build. SPECDEC_GPU=cuda builds the CUDA
 // backend (always a build from source: prebuilds are CPU-only), for the GPU architectures in
 // SPECDEC_CUDA_ARCHITECTURES (CMake's list, e.g. "90" or "86;89"; default: llama.cpp's choice,
 // the GPUs of this machine); Metal is built by default on macOS.
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
@@ -20,21 +22,21 @@ if (gpu && gpu !== "cuda" && gpu !== "metal" && gpu !== "cpu") {
   process.exit(1);
 }
 
-function prebuildFits() {
+async function prebuildFits() {
   if (process.env.SPECDEC_BUILD_FROM_SOURCE === "1" || process.argv.includes("--from-source") || gpu === "cuda") return false;
-  try {
-    const found = require("node-gyp-build").resolve(root);
-    return found.includes(`${path.sep}prebuilds${path.sep}`);
-  } catch {
-    return false;
-  }
+  // dist/ is in the published package; in a fresh checkout it is not built yet, and neither are prebuilds.
+  const binary = path.join(root, "dist", "binary.js");
+  if (!fs.existsSync(binary)) return false;
+  const { findAddon } = await import(pathToFileURL(binary).href);
+  const found = findAddon(root);
+  return found !== null && found.includes(`${path.sep}prebuilds${path.sep}`);
 }
 
 function run(cmd, args) {
   execFileSync(cmd, args, { cwd: root, stdio: "inherit" });
 }
 
-if (prebuildFits()) {
+if (await prebuildFits()) {
   console.log("specdec: using the prebuilt binary");
 } else {
   run(process.execPath, [path.join(root, "scripts/deps.mjs")]);

@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// The real install test: packs specdec as npm would publish it, installs the tarball into a fresh
+// project under the OS temp folder with install scripts off and with no compiler, CMake, make or
+// ninja on PATH, then loads ../shared/models/main-q8_0.gguf and generates, once with the
+// prebuild this CPU gets and once forced to each prebuilt CPU variant. Needs `npm run prebuild`
+// first. Prints the tarball's size.
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const model = path.resolve(root, "../shared/models/main-q8_0.gguf");
+const prebuilds = path.join(root, "prebuilds", `${process.platform}-${process.arch}`);
+
+function fail(message) {
+  console.error(`install test: ${message}`);
+  process.exit(1);
+}
+
+if (!fs.existsSync(prebuilds) || fs.readdirSync(prebuilds).length === 0) fail(`no prebuilds in ${prebuilds}: run \`npm run prebuild\` first`);
+const variants = fs
+  .readdirSync(prebuilds)
+  .map((f) => /^specdec\.(\w+)\.node$/.exec(f)?.[1])
+  .filter(Boolean);
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "specdec-install-"));
+try {
+  // A PATH with node and npm alone: no cc, c++, cmake, make, ninja.
+  const bin = path.join(work, "bin");
+  fs.mkdirSync(bin);
+  fs.symlinkSync(process.execPath, path.join(bin, "node"));
+  const npmCli = execFileSync("npm", ["root", "-g"], { encoding: "utf8" }).trim() + "/npm/bin/npm-cli.js";
+  fs.symlinkSync(npmCli, path.join(bin, "npm"));
+  const env = { ...process.env, PATH: bin };
+  for (const tool of ["cc", "c++", "gcc", "g++", "cmake", "make", "ninja"]) {
+    try {
+      execFileSync("sh", ["-c", `command -v ${tool}`], { env, stdio: "pipe" });
+      fail(`${tool} is still on PATH`);
+    } catch {
+      // not found: as wanted
+    }
+  }
+
+  execFileSync("npm", ["pack", "--pack-destination", work, "--silent"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+  const tarball = fs.readdirSync(work).find((f) => f.endsWith(".tgz"));
+  if (!tarball) fail("npm pack made no tarball");
+  console.log(`tarball: ${tarball}, ${(fs.statSync(path.join(work, tarball)).size / 2 ** 20).toFixed(1)} MiB`);
+
+  const app = path.join(work, "app");
+  fs.mkdirSync(app);
+  fs.writeFileSync(path.join(app, "package.json"), '{ "name": "app", "private": true, "type": "module" }\n');
+  execFileSync("npm", ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline", path.join(work, tarball)], {
+    cwd: app,
+    env,
+    stdio: "inherit",
+  });
+  if (fs.existsSync(path.join(app, "node_modules/specdec/build"))) fail("the install built something");
+
+  const script = `
+import { loadModel, nativeBinary } from "specdec";
+const model = await loadModel(${JSON.stringify(model)});
+const session = await model.createSession({ contextSize: 512, threads: 2 });
+const r = await session.complete("def fibonacci(n):\\n", { maxTokens: 48, temperature: 0 });
+console.log(JSON.stringify({ binary: nativeBinary().split(/[\\\\/]/).slice(-3).join("/"), tokens: r.stats.generatedTokens, tps: Math.round(r.stats.tokensPerSecond), text: r.text.slice(0, 40) }));
+`;
+  const generate = (variant) => {
+    const out = execFileSync("node", ["--input-type=module", "-e", script], {
+      cwd: app,
+      env: { ...env, ...(variant ? { SPECDEC_CPU_VARIANT: variant } : {}) },
+      encoding: "utf8",
+    });
+    const r = JSON.parse(out.trim().split("\n").pop());
+    if (r.tokens !== 48) fail(`${variant ?? "default"}: generated ${r.tokens} tokens, expected 48`);
+    console.log(`${variant ?? "chosen for this CPU"}: ${r.binary}, ${r.tokens} tokens, ${r.tps} tokens/s, ${JSON.stringify(r.text)}`);
+  };
+  generate(undefined);
+  for (const v of variants) generate(v);
+  console.log("install test: ok");
+} finally {
+  fs.rmSync(work, { recursive: true, force: true });
+}
