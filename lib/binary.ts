@@ -52,5 +52,5 @@ export function findAddon(root: string): string | null {
   for (const file of candidates) {
     if (fs.existsSync(path.join(dir, file))) return path.join(dir, file);
   }
-  return null;
+  return fs.existsSync(built) ? built : null;  // a forced variant that is not there
 }

@@ -1,6 +1,5 @@
 // Loads the compiled addon (a source build, else the prebuild for this platform and CPU: see
-// binary.ts) and
-// describes its interface. Only the classes in this folder talk to it.
+// binary.ts) and describes its interface. Only the classes in this folder talk to it.
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";

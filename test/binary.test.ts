@@ -46,6 +46,8 @@ describe("addon selection", () => {
 
     process.env.SPECDEC_CPU_VARIANT = "sse42";
     expect(findAddon(built)).toBe(path.join(built, platformDir, "specdec.sse42.node"));
+    // forced to a variant that is not there: the source build
+    expect(findAddon(packageRoot(["build/Release/specdec.node"]))).toMatch(/build[\\/]Release[\\/]specdec\.node$/);
   });
 
   it("finds nothing where nothing fits", () => {
