@@ -9,6 +9,7 @@
 #include "addon.h"
 #include "args.h"
 #include "errors.h"
+#include "gguf_check.h"
 #include "log.h"
 #include "worker.h"
 
@@ -18,9 +19,9 @@ namespace specdec {
 
 namespace {
 
-// Cheap checks before llama.cpp sees the file: it must exist, be a regular file and start with
-// the GGUF magic. Deeper validation is llama.cpp's loader's, which reports failures by logging
-// and returning null.
+// Checks before llama.cpp sees the file: it must exist, be a regular file and start with the GGUF
+// magic, and its metadata must not be what llama.cpp asserts on (gguf_check.h). The rest is
+// llama.cpp's loader's, which reports failures by logging and returning null.
 void precheckFile(const std::string& path) {
   struct stat st {};
   if (path.empty()) fail("INVALID_ARGUMENT", "model path is empty");
@@ -35,6 +36,7 @@ void precheckFile(const std::string& path) {
     fail("INVALID_MODEL", "not a GGUF file (bad magic" + std::string(st.st_size == 0 ? ", the file is empty" : "") +
                               "): " + path);
   }
+  checkModelMetadata(path);
 }
 
 }  // namespace
@@ -365,6 +367,7 @@ Napi::Value ModelWrap::ApplyChatTemplate(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
+  if (core_) releaseOnPool(info.Env(), std::move(core_));
   core_.reset();
   return info.Env().Undefined();
 }

@@ -75,4 +75,19 @@ class PromiseWorker : public Napi::AsyncWorker {
   std::string code_;
 };
 
+// Drops a reference on the thread pool: when it is the last one, freeing a model or a context
+// (unmapping weights, releasing the KV cache) takes milliseconds the event loop need not wait for.
+template <typename T>
+void releaseOnPool(Napi::Env env, std::shared_ptr<T> ref) {
+  class Release : public Napi::AsyncWorker {
+   public:
+    Release(Napi::Env env, std::shared_ptr<T> ref) : Napi::AsyncWorker(env, "specdec:release"), ref_(std::move(ref)) {}
+    void Execute() override { ref_.reset(); }
+
+   private:
+    std::shared_ptr<T> ref_;
+  };
+  (new Release(env, std::move(ref)))->Queue();
+}
+
 }  // namespace specdec

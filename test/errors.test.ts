@@ -49,6 +49,24 @@ describe("bad model files", () => {
     }
   });
 
+  it("metadata llama.cpp would abort on: rejected by specdec's own checks", async () => {
+    const cases: [string, Parameters<typeof tinyModel>[0], RegExp][] = [
+      ["no layers", { kv: { "llama.block_count": { type: "u32", value: 0 } } }, /block_count/],
+      ["too many layers", { kv: { "llama.block_count": { type: "u32", value: 100000 } } }, /block_count/],
+      ["negative epsilon", { kv: { "llama.attention.layer_norm_rms_epsilon": { type: "f32", value: -1 } } }, /epsilon/],
+      ["NaN epsilon", { kv: { "llama.attention.layer_norm_rms_epsilon": { type: "f32", value: NaN } } }, /epsilon/],
+      ["heads not a multiple of kv heads", { kv: { "llama.attention.head_count_kv": { type: "u32", value: 3 } } }, /head_count/],
+      ["zero kv heads", { kv: { "llama.attention.head_count_kv": { type: "u32", value: 0 } } }, /head_count/],
+      ["a width that is a string", { kv: { "llama.embedding_length": { type: "string", value: "wide" } } }, /embedding_length/],
+      ["two tokens with the same text", { pieces: ["▁a", "▁b", "▁a"] }, /same text/],
+    ];
+    for (const [what, spec, message] of cases) {
+      await expectCode(loadModel(tinyModel(spec)), "INVALID_MODEL", message).catch((e) => {
+        throw new Error(`${what}: ${e.message}`);
+      });
+    }
+  });
+
   it("still loads a good model afterwards", async () => {
     const model = await loadModel(good);
     expect(model.info.architecture).toBe("llama");

@@ -11,7 +11,7 @@ const enum T {
   ARRAY = 9,
 }
 
-type KV =
+export type KV =
   | { type: "u32"; value: number }
   | { type: "f32"; value: number }
   | { type: "bool"; value: boolean }
@@ -112,6 +112,8 @@ export interface TinyLlamaSpec {
   nFf?: number;
   nCtx?: number;
   seed?: number;
+  /** Metadata values to write instead of the usual ones (to make broken models). */
+  kv?: Record<string, KV>;
 }
 
 export const DEFAULT_PIECES = [
@@ -165,7 +167,7 @@ export function writeTinyLlama(file: string, spec: TinyLlamaSpec = {}): string[]
     ["tokenizer.ggml.bos_token_id", { type: "u32", value: 1 }],
     ["tokenizer.ggml.eos_token_id", { type: "u32", value: 2 }],
     ["tokenizer.ggml.add_bos_token", { type: "bool", value: true }],
-  ];
+  ].map(([k, v]) => [k, spec.kv?.[k as string] ?? v] as [string, KV]);
   const tensors: [string, number[]][] = [["token_embd.weight", [nEmbd, nVocab]], ["output_norm.weight", [nEmbd]]];
   for (let i = 0; i < nLayer; i++) {
     tensors.push(
