@@ -2,7 +2,8 @@
 // prebuilt one from prebuilds/<platform>-<arch>/, where x86-64 ships one file per CPU level
 // (specdec.<variant>.node) and the best one this CPU runs is taken. SPECDEC_CPU_VARIANT=<variant>
 // takes that prebuild whatever the CPU and even beside a source build (for tests and
-// measurements). Also used by scripts/install.mjs to decide whether a build is needed.
+// measurements); SPECDEC_NATIVE_PATH names the file outright (a sanitizer build). Also used by
+// scripts/install.mjs to decide whether a build is needed.
 import fs from "node:fs";
 import path from "node:path";
 
@@ -44,6 +45,7 @@ export function runnableX64Variants(env: NodeJS.ProcessEnv = process.env): strin
 
 /** The addon file to load from the package root `root`, or null when there is none that fits. */
 export function findAddon(root: string): string | null {
+  if (process.env.SPECDEC_NATIVE_PATH) return process.env.SPECDEC_NATIVE_PATH;  // e.g. a sanitizer build
   const built = path.join(root, "build", "Release", "specdec.node");
   if (fs.existsSync(built) && !process.env.SPECDEC_CPU_VARIANT) return built;
   const dir = path.join(root, "prebuilds", `${process.platform}-${process.arch}`);

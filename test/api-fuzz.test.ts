@@ -12,8 +12,11 @@ import { sharedModels, tempDir, tinyModel } from "./helpers/env.js";
 
 const BAD: unknown[] = [undefined, null, NaN, -1, 0, 0.5, 1e300, -1e300, Infinity, 2 ** 53, "", "x", true, [], {}, () => 1, Symbol("s"), 10n];
 
+let calls = 0;
+
 /** Runs f; a SpecdecError or a result is fine, anything else is returned as a failure text. */
 async function typedOrOk(what: string, f: () => unknown): Promise<string | null> {
+  calls++;
   try {
     const r = f();
     if (r && typeof (r as Promise<unknown>).then === "function") await r;
@@ -40,6 +43,7 @@ describe("API fuzzing: bad values everywhere", () => {
     session.dispose();
     model.dispose();
     setNumerics("exact");
+    console.log(`API fuzzing: ${calls} calls with bad values`);
   });
 
   it("loadModel, tokenize, detokenize, tokenPiece, chat templates, createSession", async () => {
