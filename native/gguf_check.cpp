@@ -60,13 +60,10 @@ class Metadata {
   int64_t find(const std::string& key) const { return gguf_find_key(ctx_, key.c_str()); }
 
   // Every value of an integer key (a scalar, or an array of integers, as per-layer values are
-  // stored), each checked against [lo, hi]; nothing if the key is absent and not required.
-  void checkIntegers(const std::string& key, int64_t lo, int64_t hi, bool required) const {
+  // stored), each checked against [lo, hi]; nothing if the key is absent.
+  void checkIntegers(const std::string& key, int64_t lo, int64_t hi) const {
     const int64_t id = find(key);
-    if (id < 0) {
-      if (required) bad("missing " + key);
-      return;
-    }
+    if (id < 0) return;
     const gguf_type t = gguf_get_kv_type(ctx_, id);
     size_t n = 1;
     gguf_type et = t;
@@ -147,17 +144,17 @@ void checkModelMetadata(const std::string& path) {
   const std::string a = gguf_get_val_str(ctx.get(), archId);
 
   // The hyperparameters llama.cpp asserts on or divides by, when the architecture has them.
-  m.checkIntegers(a + ".block_count", 1, kMaxLayers, false);
-  m.checkIntegers(a + ".context_length", 1, int64_t(1) << 31, false);
-  m.checkIntegers(a + ".embedding_length", 1, kMaxWidth, false);
-  m.checkIntegers(a + ".feed_forward_length", 0, kMaxWidth * 16, false);
-  m.checkIntegers(a + ".attention.head_count", 0, kMaxHeads, false);
-  m.checkIntegers(a + ".attention.head_count_kv", 0, kMaxHeads, false);
-  m.checkIntegers(a + ".attention.key_length", 0, kMaxWidth, false);
-  m.checkIntegers(a + ".attention.value_length", 0, kMaxWidth, false);
-  m.checkIntegers(a + ".rope.dimension_count", 0, kMaxWidth, false);
-  m.checkIntegers(a + ".expert_count", 0, kMaxExperts, false);
-  m.checkIntegers(a + ".expert_used_count", 0, kMaxExperts, false);
+  m.checkIntegers(a + ".block_count", 1, kMaxLayers);
+  m.checkIntegers(a + ".context_length", 1, int64_t(1) << 31);
+  m.checkIntegers(a + ".embedding_length", 1, kMaxWidth);
+  m.checkIntegers(a + ".feed_forward_length", 0, kMaxWidth * 16);
+  m.checkIntegers(a + ".attention.head_count", 0, kMaxHeads);
+  m.checkIntegers(a + ".attention.head_count_kv", 0, kMaxHeads);
+  m.checkIntegers(a + ".attention.key_length", 0, kMaxWidth);
+  m.checkIntegers(a + ".attention.value_length", 0, kMaxWidth);
+  m.checkIntegers(a + ".rope.dimension_count", 0, kMaxWidth);
+  m.checkIntegers(a + ".expert_count", 0, kMaxExperts);
+  m.checkIntegers(a + ".expert_used_count", 0, kMaxExperts);
   m.checkFloat(a + ".attention.layer_norm_rms_epsilon", 0, 1);
   m.checkFloat(a + ".attention.layer_norm_epsilon", 0, 1);
   m.checkFloat(a + ".rope.freq_base", 1e-6, 1e12);

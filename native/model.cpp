@@ -368,7 +368,6 @@ Napi::Value ModelWrap::ApplyChatTemplate(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
   if (core_) releaseOnPool(info.Env(), std::move(core_));
-  core_.reset();
   return info.Env().Undefined();
 }
 

@@ -867,7 +867,6 @@ Napi::Value SessionWrap::Dispose(const Napi::CallbackInfo& info) {
   if (core_) {
     core_->requestAbort();  // a running step ends at its next check; the last reference frees it
     releaseOnPool(info.Env(), std::move(core_));
-    core_.reset();
   }
   return info.Env().Undefined();
 }

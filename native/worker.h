@@ -7,6 +7,10 @@
 
 #include <napi.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <functional>
 #include <memory>
 #include <optional>
@@ -82,7 +86,15 @@ void releaseOnPool(Napi::Env env, std::shared_ptr<T> ref) {
   class Release : public Napi::AsyncWorker {
    public:
     Release(Napi::Env env, std::shared_ptr<T> ref) : Napi::AsyncWorker(env, "specdec:release"), ref_(std::move(ref)) {}
-    void Execute() override { ref_.reset(); }
+    void Execute() override {
+      ref_.reset();
+#ifdef __GLIBC__
+      // glibc keeps freed buffers of a few MiB in its heaps (its mmap threshold rises after the
+      // first such free), so a process that makes and drops many sessions would see its resident
+      // memory creep up; hand the free pages back.
+      malloc_trim(0);
+#endif
+    }
 
    private:
     std::shared_ptr<T> ref_;
