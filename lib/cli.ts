@@ -1,18 +1,24 @@
 #!/usr/bin/env node
 // The specdec command line. `specdec generate -m model.gguf -p "prompt"` streams a completion and
-// prints the speed at the end.
+// prints the speed at the end; `specdec serve -m model.gguf` runs the OpenAI-compatible server.
 import { parseArgs } from "node:util";
 
 import { openDatastore } from "./datastore.js";
 import { SpecdecError } from "./errors.js";
-import { loadModel } from "./model.js";
+import { loadModel, type Model } from "./model.js";
 import { setNumerics, type Numerics } from "./config.js";
+import { serve } from "./server.js";
+import type { SessionOptions } from "./session.js";
 
 const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [options]
+       specdec serve -m <model.gguf> [--host 127.0.0.1] [--port 8080] [--name <id>] [options]
+
+serve: an OpenAI-compatible server (/v1/completions, /v1/chat/completions, /v1/models, /health)
+on this machine only unless --host says otherwise; requests take turns on one session.
 
 options:
   -m, --model <file>      GGUF model (required)
-  -p, --prompt <text>     prompt text (required)
+  -p, --prompt <text>     prompt text (generate: required)
   -d, --draft <file>      draft model for speculative decoding (same vocabulary)
       --draft-max <n>     most tokens the draft model drafts per round (default 4)
       --no-lookup         no lookup drafter (on by default: it drafts from the prompt and the output)
@@ -28,41 +34,44 @@ options:
       --numerics <mode>   exact (default) or fast
   -h, --help              this text`;
 
-async function generate(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: "string", short: "m" },
-      prompt: { type: "string", short: "p" },
-      draft: { type: "string", short: "d" },
-      "draft-max": { type: "string" },
-      "no-lookup": { type: "boolean" },
-      retrieval: { type: "string" },
-      "max-tokens": { type: "string", short: "n", default: "128" },
-      temp: { type: "string" },
-      "top-k": { type: "string" },
-      "top-p": { type: "string" },
-      "min-p": { type: "string" },
-      seed: { type: "string" },
-      ctx: { type: "string", short: "c" },
-      threads: { type: "string", short: "t" },
-      numerics: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) return void console.log(USAGE);
-  if (!values.model || values.prompt === undefined) throw new UsageError("--model and --prompt are required");
-  const num = (name: string, s: string | undefined) => {
-    if (s === undefined) return undefined;
-    const n = Number(s);
-    if (s.trim() === "" || Number.isNaN(n)) throw new UsageError(`--${name} must be a number, got "${s}"`);
-    return n;
-  };
+// The flags of a model and its session, shared by the commands.
+const SESSION_FLAGS = {
+  model: { type: "string", short: "m" },
+  draft: { type: "string", short: "d" },
+  "draft-max": { type: "string" },
+  "no-lookup": { type: "boolean" },
+  retrieval: { type: "string" },
+  ctx: { type: "string", short: "c" },
+  threads: { type: "string", short: "t" },
+  numerics: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function num(name: string, s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (s.trim() === "" || Number.isNaN(n)) throw new UsageError(`--${name} must be a number, got "${s}"`);
+  return n;
+}
+
+interface SessionFlags {
+  model?: string;
+  draft?: string;
+  "draft-max"?: string;
+  "no-lookup"?: boolean;
+  retrieval?: string;
+  ctx?: string;
+  threads?: string;
+  numerics?: string;
+}
+
+/** Loads the models the flags name; the caller disposes them. */
+async function modelsFromFlags(values: SessionFlags): Promise<{ model: Model; draft?: Model; session: SessionOptions }> {
   if (values.numerics) setNumerics(values.numerics as Numerics);
-  const model = await loadModel(values.model);
-  const draft = values.draft ? await loadModel(values.draft).catch((e) => (model.dispose(), Promise.reject(e))) : undefined;
+  const model = await loadModel(values.model as string);
   try {
-    const session = await model.createSession({
+    const draft = values.draft ? await loadModel(values.draft) : undefined;
+    const session: SessionOptions = {
       contextSize: num("ctx", values.ctx),
       threads: num("threads", values.threads),
       draft: draft ? { model: draft, maxTokens: num("draft-max", values["draft-max"]) } : undefined,
@@ -70,7 +79,54 @@ async function generate(args: string[]): Promise<void> {
         ...(values["no-lookup"] ? [] : [{ type: "lookup" as const }]),
         ...(values.retrieval ? [{ type: "retrieval" as const, store: await openDatastore(values.retrieval) }] : []),
       ],
-    });
+    };
+    return { model, draft, session };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}
+
+async function serveCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { ...SESSION_FLAGS, host: { type: "string" }, port: { type: "string" }, name: { type: "string" } },
+  });
+  if (values.help) return void console.log(USAGE);
+  if (!values.model) throw new UsageError("--model is required");
+  const port = num("port", values.port);
+  const { model, draft, session } = await modelsFromFlags(values);
+  const server = await serve(model, { host: values.host, port, name: values.name, session }).catch((err) => {
+    draft?.dispose();
+    model.dispose();
+    throw err;
+  });
+  console.log(`specdec: serving ${values.model} at ${server.url}/v1 (Ctrl-C stops)`);
+  await new Promise<void>((resolve) => process.once("SIGINT", resolve).once("SIGTERM", resolve));
+  await server.close();
+  draft?.dispose();
+  model.dispose();
+}
+
+async function generate(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...SESSION_FLAGS,
+      prompt: { type: "string", short: "p" },
+      "max-tokens": { type: "string", short: "n", default: "128" },
+      temp: { type: "string" },
+      "top-k": { type: "string" },
+      "top-p": { type: "string" },
+      "min-p": { type: "string" },
+      seed: { type: "string" },
+    },
+  });
+  if (values.help) return void console.log(USAGE);
+  if (!values.model || values.prompt === undefined) throw new UsageError("--model and --prompt are required");
+  const { model, draft, session: sessionOptions } = await modelsFromFlags(values);
+  try {
+    const session = await model.createSession(sessionOptions);
     const controller = new AbortController();
     process.once("SIGINT", () => controller.abort());
     process.stdout.write(values.prompt);
@@ -109,6 +165,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === "generate") await generate(rest);
+    else if (command === "serve") await serveCommand(rest);
     else if (command === undefined || command === "-h" || command === "--help" || command === "help") console.log(USAGE);
     else throw new UsageError(`unknown command "${command}"`);
     return 0;

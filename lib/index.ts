@@ -23,3 +23,4 @@ export {
   type DatastoreProgress,
   type BuildDatastoreOptions,
 } from "./datastore.js";
+export { serve, type ServeOptions, type Server } from "./server.js";

@@ -1,0 +1,271 @@
+// An OpenAI-compatible HTTP server over one model: /v1/completions and /v1/chat/completions
+// (streamed as server-sent events when asked), /v1/models, /health. Requests take turns on one
+// session (its KV cache is reused when a request begins as the last one did, as a chat does); a
+// client that goes away aborts its generation. Bodies are size-limited and validated; errors are
+// OpenAI-shaped JSON. Speculation figures ride in the usage block.
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+import { SpecdecError } from "./errors.js";
+import type { ChatMessage, Model } from "./model.js";
+import type { GenerateOptions, GenerationStats, Session, SessionOptions } from "./session.js";
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** The name /v1/models lists and responses carry (default: the model file's name). */
+  name?: string;
+  /** Address to listen on (default 127.0.0.1: this machine only). */
+  host?: string;
+  /** Port (default 8080; 0: any free port). */
+  port?: number;
+  /** Options of the session requests run on (context size, threads, draft model, drafters). */
+  session?: SessionOptions;
+  /** Largest request body accepted, in bytes (default 1 MiB). */
+  maxBodyBytes?: number;
+}
+
+/** A running server. */
+export interface Server {
+  /** Where it listens, e.g. http://127.0.0.1:8080. */
+  url: string;
+  /** Stops listening, aborts what runs and frees the session. */
+  close(): Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly param: string | null = null,
+    readonly type = status >= 500 ? "server_error" : "invalid_request_error",
+  ) {
+    super(message);
+  }
+}
+
+type Body = Record<string, unknown>;
+
+/** What a request's JSON may say, checked; unknown fields are ignored, as OpenAI's clients send many. */
+function generateOptions(body: Body, defaultMaxTokens: number): GenerateOptions {
+  const num = (key: string, lo: number, hi: number): number | undefined => {
+    const x = body[key];
+    if (x === undefined || x === null) return undefined;
+    if (typeof x !== "number" || !Number.isFinite(x) || x < lo || x > hi) throw new HttpError(400, `${key} must be a number from ${lo} to ${hi}`, key);
+    return x;
+  };
+  const int = (key: string, lo: number, hi: number) => {
+    const x = num(key, lo, hi);
+    if (x !== undefined && !Number.isInteger(x)) throw new HttpError(400, `${key} must be an integer`, key);
+    return x;
+  };
+  let stop = body.stop;
+  if (typeof stop === "string") stop = [stop];
+  if (stop !== undefined && stop !== null && (!Array.isArray(stop) || stop.length > 4 || stop.some((s) => typeof s !== "string" || s === ""))) {
+    throw new HttpError(400, "stop must be a string or up to 4 non-empty strings", "stop");
+  }
+  int("n", 1, 1);  // one choice per request
+  return {
+    maxTokens: int("max_completion_tokens", 1, 1 << 20) ?? int("max_tokens", 1, 1 << 20) ?? defaultMaxTokens,
+    temperature: num("temperature", 0, 2) ?? 1,
+    topP: num("top_p", 0, 1),
+    seed: int("seed", -(2 ** 53), 2 ** 53),
+    frequencyPenalty: num("frequency_penalty", -2, 2),
+    presencePenalty: num("presence_penalty", -2, 2),
+    stop: (stop as string[] | undefined) ?? undefined,
+  };
+}
+
+/** A base model without a chat template: a plain transcript the model continues. */
+function transcript(messages: ChatMessage[]): { prompt: string; stop: string[] } {
+  const name = (role: string) => role.charAt(0).toUpperCase() + role.slice(1);
+  const prompt = messages.map((m) => `${name(m.role)}: ${m.content}\n`).join("") + "Assistant:";
+  return { prompt, stop: ["\nUser:", "\nSystem:"] };
+}
+
+function chatMessages(body: Body): ChatMessage[] {
+  const messages = body.messages;
+  if (!Array.isArray(messages) || messages.length === 0) throw new HttpError(400, "messages must be a non-empty array", "messages");
+  return messages.map((m, i) => {
+    const ok = m && typeof m === "object" && typeof m.role === "string" && (typeof m.content === "string" || Array.isArray(m.content));
+    if (!ok) throw new HttpError(400, `messages[${i}] must have a string role and content`, "messages");
+    // Content parts: the text ones, joined (no images here).
+    const content = typeof m.content === "string" ? m.content : m.content.map((p: { text?: unknown }) => (typeof p?.text === "string" ? p.text : "")).join("");
+    return { role: m.role, content };
+  });
+}
+
+function usage(s: GenerationStats) {
+  return {
+    prompt_tokens: s.promptTokens,
+    completion_tokens: s.generatedTokens,
+    total_tokens: s.promptTokens + s.generatedTokens,
+    speculation: {
+      drafted_tokens: s.drafted,
+      accepted_tokens: s.accepted,
+      acceptance_rate: s.acceptanceRate,
+      tokens_per_step: s.tokensPerStep,
+      tokens_per_second: s.tokensPerSecond,
+      drafters: s.drafters.map((d) => ({ name: d.name, proposed: d.proposed, accepted: d.accepted })),
+    },
+  };
+}
+
+const finishReason = (s: GenerationStats) => (s.stopReason === "maxTokens" || s.stopReason === "contextFull" ? "length" : "stop");
+
+async function readBody(req: http.IncomingMessage, limit: number): Promise<Body> {
+  if (!(req.headers["content-type"] ?? "").includes("application/json")) throw new HttpError(415, "the body must be application/json");
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new HttpError(400, "the body is not valid JSON");
+  }
+  if (!body || typeof body !== "object" || Array.isArray(body)) throw new HttpError(400, "the body must be a JSON object");
+  return body as Body;
+}
+
+function sendJson(res: http.ServerResponse, status: number, value: unknown) {
+  const text = JSON.stringify(value);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/**
+ * Serves `model` over HTTP with OpenAI's API. Generation requests take turns on one session.
+ *
+ * @throws SpecdecError from creating the session; the listen error (e.g. EADDRINUSE) as is.
+ */
+export async function serve(model: Model, options: ServeOptions = {}): Promise<Server> {
+  const name = options.name ?? model.path.split(/[\\/]/).pop()!.replace(/\.gguf$/i, "");
+  const limit = options.maxBodyBytes ?? 1 << 20;
+  const session: Session = await model.createSession(options.session ?? {});
+  const created = Math.floor(Date.now() / 1000);
+  let hasTemplate = true;
+  try {
+    model.applyChatTemplate([{ role: "user", content: "x" }]);
+  } catch {
+    hasTemplate = false;
+  }
+  let queue: Promise<unknown> = Promise.resolve();
+  const running = new Set<AbortController>();
+
+  // Runs one generation when the ones before it are done; `onChunk` streams, `signal` aborts.
+  const generate = (prompt: string, opts: GenerateOptions, signal: AbortSignal, onChunk?: (text: string) => void) => {
+    const turn = queue.then(async () => {
+      if (signal.aborted) throw new SpecdecError("ABORTED", "the client went away");
+      let text = "";
+      for await (const chunk of session.generate(prompt, { ...opts, signal })) {
+        text += chunk.text;
+        if (chunk.text) onChunk?.(chunk.text);
+      }
+      return { text, stats: session.stats };
+    });
+    queue = turn.catch(() => {});
+    return turn;
+  };
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse) {
+    const url = new URL(req.url ?? "/", "http://x");
+    if (req.method === "GET" && url.pathname === "/health") return sendJson(res, 200, { status: "ok" });
+    if (req.method === "GET" && url.pathname === "/v1/models") {
+      return sendJson(res, 200, { object: "list", data: [{ id: name, object: "model", created, owned_by: "specdec" }] });
+    }
+    const chat = url.pathname === "/v1/chat/completions";
+    if (!chat && url.pathname !== "/v1/completions") throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
+    if (req.method !== "POST") throw new HttpError(405, `${url.pathname} takes POST`);
+    const body = await readBody(req, limit);
+    const opts = generateOptions(body, chat ? 512 : 16);
+    let prompt: string;
+    if (chat) {
+      const messages = chatMessages(body);
+      if (hasTemplate) {
+        prompt = model.applyChatTemplate(messages);
+      } else {
+        const t = transcript(messages);
+        prompt = t.prompt;
+        opts.stop = [...(opts.stop ?? []), ...t.stop];
+      }
+    } else {
+      const p = Array.isArray(body.prompt) && body.prompt.length === 1 ? body.prompt[0] : body.prompt;
+      if (typeof p !== "string") throw new HttpError(400, "prompt must be a string (one prompt per request)", "prompt");
+      prompt = p;
+    }
+    const id = `${chat ? "chatcmpl" : "cmpl"}-${randomUUID()}`;
+    const object = chat ? "chat.completion" : "text_completion";
+    const controller = new AbortController();
+    running.add(controller);
+    // The client going away (before the answer is complete) aborts the generation.
+    res.on("close", () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    try {
+      if (body.stream === true) {
+        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+        const event = (choice: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+          res.write(`data: ${JSON.stringify({ id, object: chat ? "chat.completion.chunk" : "text_completion", created: Math.floor(Date.now() / 1000), model: name, choices: [{ index: 0, ...choice }], ...extra })}\n\n`);
+        if (chat) event({ delta: { role: "assistant", content: "" }, finish_reason: null });
+        let result;
+        try {
+          result = await generate(prompt, opts, controller.signal, (text) =>
+            event(chat ? { delta: { content: text }, finish_reason: null } : { text, finish_reason: null, logprobs: null }),
+          );
+        } catch (err) {
+          if (!res.writableEnded && !controller.signal.aborted) {
+            res.write(`data: ${JSON.stringify({ error: { message: (err as Error).message, type: "server_error" } })}\n\n`);
+          }
+          return void res.end();
+        }
+        event(chat ? { delta: {}, finish_reason: finishReason(result.stats) } : { text: "", finish_reason: finishReason(result.stats), logprobs: null }, {
+          usage: usage(result.stats),
+        });
+        res.end("data: [DONE]\n\n");
+      } else {
+        const { text, stats } = await generate(prompt, opts, controller.signal);
+        const choice = chat
+          ? { index: 0, message: { role: "assistant", content: text }, finish_reason: finishReason(stats), logprobs: null }
+          : { index: 0, text, finish_reason: finishReason(stats), logprobs: null };
+        sendJson(res, 200, { id, object, created: Math.floor(Date.now() / 1000), model: name, choices: [choice], usage: usage(stats) });
+      }
+    } finally {
+      running.delete(controller);
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      if (res.headersSent) return void res.end();
+      if (err instanceof HttpError) return sendJson(res, err.status, { error: { message: err.message, type: err.type, param: err.param, code: null } });
+      const status = err instanceof SpecdecError && (err.code === "INVALID_ARGUMENT" || err.code === "CONTEXT_OVERFLOW") ? 400 : 500;
+      const code = err instanceof SpecdecError ? err.code : null;
+      sendJson(res, status, { error: { message: (err as Error).message, type: status === 400 ? "invalid_request_error" : "server_error", param: null, code } });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 8080, options.host ?? "127.0.0.1", () => resolve());
+  }).catch((err) => {
+    session.dispose();
+    throw err;
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    close: async () => {
+      for (const c of running) c.abort();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await queue;
+      session.dispose();
+    },
+  };
+}

@@ -1,0 +1,122 @@
+// The OpenAI-compatible server, driven by the official `openai` client (completions, chat,
+// streaming, abort, requests at once) and by raw HTTP for bad requests.
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { loadModel, serve, type Model, type Server } from "../lib/index.js";
+import { MAIN, sharedModels } from "./helpers/env.js";
+
+describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {
+  let model: Model;
+  let draft: Model;
+  let server: Server;
+  let client: OpenAI;
+  const expected = new Map<string, string>();
+  const PROMPTS = ["def fibonacci(n):\n", "import os\n", "class Stack:\n", "for i in range("];
+
+  beforeAll(async () => {
+    model = await loadModel(MAIN);
+    draft = await loadModel(`${sharedModels}/draft-q8_0.gguf`);
+    const s = await model.createSession({ contextSize: 1024, threads: 2, drafters: [] });
+    for (const p of PROMPTS) expected.set(p, (await s.complete(p, { maxTokens: 24, temperature: 0 })).text);
+    s.dispose();
+    server = await serve(model, { port: 0, name: "main", session: { contextSize: 1024, threads: 2, draft: { model: draft } } });
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "none", maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await server?.close();
+    model.dispose();
+    draft.dispose();
+  });
+
+  it("lists the model and answers /health", async () => {
+    const models = await client.models.list();
+    expect(models.data.map((m) => m.id)).toEqual(["main"]);
+    expect(await (await fetch(`${server.url}/health`)).json()).toEqual({ status: "ok" });
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it("completes greedily what a session alone does, with speculation figures in usage", async () => {
+    const r = await client.completions.create({ model: "main", prompt: PROMPTS[0], max_tokens: 24, temperature: 0 });
+    expect(r.choices[0].text).toBe(expected.get(PROMPTS[0]));
+    expect(r.choices[0].finish_reason).toBe("length");
+    expect(r.usage?.completion_tokens).toBe(24);
+    const spec = (r.usage as unknown as { speculation: { drafted_tokens: number; acceptance_rate: number } }).speculation;
+    expect(spec.drafted_tokens).toBeGreaterThan(0);
+  });
+
+  it("chats (a base model: a plain transcript) and streams the same text", async () => {
+    const messages = [{ role: "user" as const, content: "Write a Python function that adds two numbers." }];
+    const whole = await client.chat.completions.create({ model: "main", messages, max_tokens: 32, temperature: 0 });
+    expect(whole.choices[0].message.role).toBe("assistant");
+    expect(whole.choices[0].message.content?.length).toBeGreaterThan(0);
+    const stream = await client.chat.completions.create({ model: "main", messages, max_tokens: 32, temperature: 0, stream: true });
+    let text = "";
+    let chunks = 0;
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      chunks++;
+      text += chunk.choices[0]?.delta?.content ?? "";
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect(text).toBe(whole.choices[0].message.content);
+    expect(chunks).toBeGreaterThan(2);
+    expect(finish).toBe(whole.choices[0].finish_reason);
+  });
+
+  it("a client that goes away aborts its generation; the next request is served", async () => {
+    const controller = new AbortController();
+    const stream = await client.completions.create(
+      { model: "main", prompt: "import os\nimport sys\n", max_tokens: 2000, temperature: 0.8, stream: true },
+      { signal: controller.signal },
+    );
+    let got = 0;
+    await expect(
+      (async () => {
+        for await (const _ of stream) {
+          if (++got === 3) controller.abort();
+        }
+      })(),
+    ).rejects.toThrow();
+    const start = Date.now();
+    const r = await client.completions.create({ model: "main", prompt: PROMPTS[1], max_tokens: 24, temperature: 0 });
+    expect(r.choices[0].text).toBe(expected.get(PROMPTS[1]));
+    expect(Date.now() - start).toBeLessThan(10_000);  // not stuck behind 2,000 tokens
+  });
+
+  it("serves several requests at once, each its own text", async () => {
+    const results = await Promise.all(PROMPTS.map((prompt) => client.completions.create({ model: "main", prompt, max_tokens: 24, temperature: 0 })));
+    results.forEach((r, i) => expect(r.choices[0].text).toBe(expected.get(PROMPTS[i])));
+  });
+
+  it("rejects bad requests with OpenAI-style errors", async () => {
+    const post = (path: string, body: string, type = "application/json") =>
+      fetch(`${server.url}${path}`, { method: "POST", headers: { "content-type": type }, body });
+    const cases: [Promise<Response>, number, string | null][] = [
+      [post("/v1/completions", "{not json"), 400, null],
+      [post("/v1/completions", "[1,2]"), 400, null],
+      [post("/v1/completions", JSON.stringify({ prompt: 42 })), 400, "prompt"],
+      [post("/v1/completions", JSON.stringify({ prompt: "x", max_tokens: -5 })), 400, "max_tokens"],
+      [post("/v1/completions", JSON.stringify({ prompt: "x", temperature: "hot" })), 400, "temperature"],
+      [post("/v1/completions", JSON.stringify({ prompt: "x", stop: [1] })), 400, "stop"],
+      [post("/v1/chat/completions", JSON.stringify({ messages: [] })), 400, "messages"],
+      [post("/v1/chat/completions", JSON.stringify({ messages: [{ role: 1 }] })), 400, "messages"],
+      [post("/v1/completions", JSON.stringify({ prompt: "x".repeat(2 << 20) })), 413, null],
+      [post("/v1/completions", "prompt=x", "application/x-www-form-urlencoded"), 415, null],
+      [post("/v1/completions", JSON.stringify({ prompt: "x ".repeat(3000), max_tokens: 4 })), 400, null],
+      [post("/v1/nothing", "{}"), 404, null],
+      [fetch(`${server.url}/v1/completions`), 405, null],
+    ];
+    for (const [response, status, param] of cases) {
+      const r = await response;
+      expect(r.status).toBe(status);
+      const body = (await r.json()) as { error: { message: string; type: string; param: string | null } };
+      expect(body.error.message.length).toBeGreaterThan(0);
+      expect(body.error.type).toBe("invalid_request_error");
+      if (param) expect(body.error.param).toBe(param);
+    }
+    // and the server still works
+    const r = await client.completions.create({ model: "main", prompt: PROMPTS[2], max_tokens: 24, temperature: 0 });
+    expect(r.choices[0].text).toBe(expected.get(PROMPTS[2]));
+  });
+});
