@@ -1,17 +1,27 @@
 #!/usr/bin/env node
 // The specdec command line. `specdec generate -m model.gguf -p "prompt"` streams a completion and
 // prints the speed at the end; `specdec serve -m model.gguf` runs the OpenAI-compatible server.
+import readline from "node:readline";
 import { parseArgs } from "node:util";
+
+import { chatPrompt } from "./chat.js";
 
 import { openDatastore } from "./datastore.js";
 import { SpecdecError } from "./errors.js";
-import { loadModel, type Model } from "./model.js";
+import { loadModel, type ChatMessage, type Model } from "./model.js";
 import { setNumerics, type Numerics } from "./config.js";
 import { serve } from "./server.js";
 import type { SessionOptions } from "./session.js";
 
 const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [options]
+       specdec chat -m <model.gguf> [--system <text>] [--color] [options]
        specdec serve -m <model.gguf> [--host 127.0.0.1] [--port 8080] [--name <id>] [options]
+
+chat: an interactive chat with the model's chat template (a base model without one gets a plain
+"User: / Assistant:" transcript); after each answer a line with tokens/s, the share of drafted
+tokens kept and tokens per main-model step; --color shows tokens a drafter guessed (and the main
+model kept) in green, the main model's own in the default colour. /exit or Ctrl-D ends it,
+Ctrl-C stops an answer.
 
 serve: an OpenAI-compatible server (/v1/completions, /v1/chat/completions, /v1/models, /health)
 on this machine only unless --host says otherwise; requests take turns on one session.
@@ -65,12 +75,28 @@ interface SessionFlags {
   numerics?: string;
 }
 
-/** Loads the models the flags name; the caller disposes them. */
-async function modelsFromFlags(values: SessionFlags): Promise<{ model: Model; draft?: Model; session: SessionOptions }> {
-  if (values.numerics) setNumerics(values.numerics as Numerics);
-  const model = await loadModel(values.model as string);
+/** Loads a model, drawing a progress bar on stderr when it is a terminal. */
+async function loadWithProgress(path: string, progress: boolean): Promise<Model> {
+  if (!progress || !process.stderr.isTTY) return loadModel(path);
+  const name = path.split(/[\\/]/).pop();
+  const draw = (f: number) => {
+    const width = 30;
+    const done = Math.round(f * width);
+    process.stderr.write(`\rloading ${name} [${"#".repeat(done)}${" ".repeat(width - done)}] ${Math.round(f * 100)}%`);
+  };
   try {
-    const draft = values.draft ? await loadModel(values.draft) : undefined;
+    return await loadModel(path, { onProgress: draw });
+  } finally {
+    process.stderr.write("\n");
+  }
+}
+
+/** Loads the models the flags name; the caller disposes them. */
+async function modelsFromFlags(values: SessionFlags, progress = false): Promise<{ model: Model; draft?: Model; session: SessionOptions }> {
+  if (values.numerics) setNumerics(values.numerics as Numerics);
+  const model = await loadWithProgress(values.model as string, progress);
+  try {
+    const draft = values.draft ? await loadWithProgress(values.draft, progress) : undefined;
     const session: SessionOptions = {
       contextSize: num("ctx", values.ctx),
       threads: num("threads", values.threads),
@@ -84,6 +110,112 @@ async function modelsFromFlags(values: SessionFlags): Promise<{ model: Model; dr
   } catch (err) {
     model.dispose();
     throw err;
+  }
+}
+
+const GREEN = "\x1b[32m";
+const DIM = "\x1b[2m";
+const RESET = "\x1b[0m";
+
+/**
+ * Writes a generation's text as it streams, with --color the tokens a drafter guessed in green.
+ * The text of a chunk is the next part of the pieces of all tokens so far (the text layer holds
+ * back what might begin a stop sequence); colours follow the pieces while the two agree.
+ */
+function colorWriter(model: Model, color: boolean) {
+  let pieces = "";
+  const drafted: boolean[] = [];  // by UTF-16 unit of `pieces`
+  let written = 0;
+  let aligned = color;
+  return (chunk: { text: string; tokens: number[]; drafted: boolean[] }) => {
+    if (aligned) {
+      chunk.tokens.forEach((t, i) => {
+        const p = model.tokenPiece(t);
+        pieces += p;
+        for (let k = 0; k < p.length; k++) drafted.push(chunk.drafted[i]);
+      });
+      aligned = pieces.slice(written, written + chunk.text.length) === chunk.text;
+    }
+    if (!aligned) {
+      process.stdout.write(chunk.text);
+    } else {
+      let out = "";
+      for (let i = written; i < written + chunk.text.length; i++) {
+        if (i === written || drafted[i] !== drafted[i - 1]) out += drafted[i] ? GREEN : RESET;
+        out += pieces[i];
+      }
+      process.stdout.write(out + RESET);
+    }
+    written += chunk.text.length;
+  };
+}
+
+async function chatCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...SESSION_FLAGS,
+      system: { type: "string" },
+      color: { type: "boolean" },
+      "max-tokens": { type: "string", short: "n", default: "512" },
+      temp: { type: "string" },
+      seed: { type: "string" },
+    },
+  });
+  if (values.help) return void console.log(USAGE);
+  if (!values.model) throw new UsageError("--model is required");
+  const { model, draft, session: sessionOptions } = await modelsFromFlags(values, true);
+  const session = await model.createSession(sessionOptions).catch((err) => {
+    draft?.dispose();
+    model.dispose();
+    throw err;
+  });
+  const messages: ChatMessage[] = values.system ? [{ role: "system", content: values.system }] : [];
+  const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+  let controller: AbortController | null = null;
+  rl.on("SIGINT", () => (controller ? controller.abort() : rl.close()));
+  rl.setPrompt("> ");
+  rl.prompt();
+  try {
+    for await (const line of rl) {
+      if (line.trim() === "/exit") break;
+      if (line.trim() === "") {
+        rl.prompt();
+        continue;
+      }
+      messages.push({ role: "user", content: line });
+      const { prompt, stop } = chatPrompt(model, messages);
+      controller = new AbortController();
+      const write = colorWriter(model, values.color ?? false);
+      let answer = "";
+      try {
+        for await (const chunk of session.generate(prompt, {
+          maxTokens: num("max-tokens", values["max-tokens"]),
+          temperature: num("temp", values.temp),
+          seed: num("seed", values.seed),
+          stop,
+          signal: controller.signal,
+        })) {
+          answer += chunk.text;
+          write(chunk);
+        }
+      } catch (err) {
+        if (!(err instanceof SpecdecError) || err.code !== "ABORTED") throw err;
+      }
+      controller = null;
+      messages.push({ role: "assistant", content: answer.trim() });
+      const s = session.stats;
+      const drafting = s.drafted > 0 ? `, ${Math.round(100 * s.acceptanceRate)}% of ${s.drafted} drafted tokens kept` : "";
+      process.stdout.write(
+        `\n${DIM}[${s.generatedTokens} tokens, ${s.tokensPerSecond.toFixed(1)} tokens/s${drafting}, ${s.tokensPerStep.toFixed(2)} tokens per step${s.stopReason === "aborted" ? ", stopped" : ""}]${RESET}\n`,
+      );
+      rl.prompt();
+    }
+  } finally {
+    rl.close();
+    session.dispose();
+    draft?.dispose();
+    model.dispose();
   }
 }
 
@@ -166,6 +298,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (command === "generate") await generate(rest);
     else if (command === "serve") await serveCommand(rest);
+    else if (command === "chat") await chatCommand(rest);
     else if (command === undefined || command === "-h" || command === "--help" || command === "help") console.log(USAGE);
     else throw new UsageError(`unknown command "${command}"`);
     return 0;

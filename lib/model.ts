@@ -11,6 +11,8 @@ export interface LoadModelOptions {
   mmap?: boolean;
   /** Load only the vocabulary: tokenize and detokenize work, sessions cannot be created. */
   vocabOnly?: boolean;
+  /** Called as loading goes on with the fraction done (0 to 1), at most every 50 ms, and with 1 at the end. */
+  onProgress?: (fraction: number) => void;
 }
 
 /** What a GGUF file says about its model. */
@@ -31,14 +33,29 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   v.string("path", path);
   const o = v.optionsObject("options", options);
   const gpuLayers = o.gpuLayers === undefined || o.gpuLayers === "auto" ? -1 : v.integer("gpuLayers", o.gpuLayers, 0, 100000);
-  const native = await wrapNative(() =>
-    addon.loadModel(path, {
-      gpuLayers,
-      mmap: v.maybe(o.mmap, (x) => v.boolean("mmap", x)),
-      vocabOnly: v.maybe(o.vocabOnly, (x) => v.boolean("vocabOnly", x)),
-    }),
-  );
-  return new Model(path, native);
+  const onProgress = v.maybe(o.onProgress, (x) => v.func("onProgress", x)) as ((fraction: number) => void) | undefined;
+  // The native loader writes its progress into shared memory; a timer reads it here.
+  const progress = onProgress ? new Float32Array(new SharedArrayBuffer(4)) : undefined;
+  let last = -1;
+  const report = () => {
+    if (progress && progress[0] !== last) onProgress?.((last = progress[0]));
+  };
+  const timer = progress ? setInterval(report, 50) : undefined;
+  try {
+    const native = await wrapNative(() =>
+      addon.loadModel(path, {
+        gpuLayers,
+        mmap: v.maybe(o.mmap, (x) => v.boolean("mmap", x)),
+        vocabOnly: v.maybe(o.vocabOnly, (x) => v.boolean("vocabOnly", x)),
+        progress,
+      }),
+    );
+    if (progress) progress[0] = 1;
+    report();
+    return new Model(path, native);
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /** A loaded model: its vocabulary, metadata and chat template, and the factory of sessions. */

@@ -43,6 +43,8 @@ export interface NativeModel {
 
 export interface NativeStep {
   tokens: Int32Array;
+  /** By token: 1 where it is a drafted token the main model kept. */
+  drafted: Uint8Array;
   text: string;
   done: boolean;
 }

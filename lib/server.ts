@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 
+import { chatPrompt } from "./chat.js";
 import { SpecdecError } from "./errors.js";
 import type { ChatMessage, Model } from "./model.js";
 import type { GenerateOptions, GenerationStats, Session, SessionOptions } from "./session.js";
@@ -76,13 +77,6 @@ function generateOptions(body: Body, defaultMaxTokens: number): GenerateOptions 
   };
 }
 
-/** A base model without a chat template: a plain transcript the model continues. */
-function transcript(messages: ChatMessage[]): { prompt: string; stop: string[] } {
-  const name = (role: string) => role.charAt(0).toUpperCase() + role.slice(1);
-  const prompt = messages.map((m) => `${name(m.role)}: ${m.content}\n`).join("") + "Assistant:";
-  return { prompt, stop: ["\nUser:", "\nSystem:"] };
-}
-
 function chatMessages(body: Body): ChatMessage[] {
   const messages = body.messages;
   if (!Array.isArray(messages) || messages.length === 0) throw new HttpError(400, "messages must be a non-empty array", "messages");
@@ -148,12 +142,6 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
   const limit = options.maxBodyBytes ?? 1 << 20;
   const session: Session = await model.createSession(options.session ?? {});
   const created = Math.floor(Date.now() / 1000);
-  let hasTemplate = true;
-  try {
-    model.applyChatTemplate([{ role: "user", content: "x" }]);
-  } catch {
-    hasTemplate = false;
-  }
   let queue: Promise<unknown> = Promise.resolve();
   const running = new Set<AbortController>();
 
@@ -185,14 +173,9 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     const opts = generateOptions(body, chat ? 512 : 16);
     let prompt: string;
     if (chat) {
-      const messages = chatMessages(body);
-      if (hasTemplate) {
-        prompt = model.applyChatTemplate(messages);
-      } else {
-        const t = transcript(messages);
-        prompt = t.prompt;
-        opts.stop = [...(opts.stop ?? []), ...t.stop];
-      }
+      const chatText = chatPrompt(model, chatMessages(body));
+      prompt = chatText.prompt;
+      opts.stop = [...(opts.stop ?? []), ...chatText.stop];
     } else {
       const p = Array.isArray(body.prompt) && body.prompt.length === 1 ? body.prompt[0] : body.prompt;
       if (typeof p !== "string") throw new HttpError(400, "prompt must be a string (one prompt per request)", "prompt");

@@ -153,6 +153,8 @@ export interface GenerateOptions {
 export interface GenerationChunk {
   text: string;
   tokens: number[];
+  /** By token: true where a drafter proposed it and the main model kept it (false: the main model's own). */
+  drafted: boolean[];
 }
 
 /** Why a generation ended. */
@@ -366,7 +368,7 @@ export class Session {
           throw e;
         }
         if (step.tokens.length > 0 || step.text.length > 0) {
-          yield { text: step.text, tokens: Array.from(step.tokens) };
+          yield { text: step.text, tokens: Array.from(step.tokens), drafted: Array.from(step.drafted, Boolean) };
         }
         if (step.done) return;
         if (this.disposed) throw new SpecdecError("DISPOSED", "the session was disposed during generation");

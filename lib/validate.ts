@@ -74,3 +74,8 @@ export function abortSignal(name: string, v: unknown): AbortSignal {
 export function maybe<T>(v: unknown, check: (v: unknown) => T): T | undefined {
   return v === undefined ? undefined : check(v);
 }
+
+export function func(name: string, v: unknown): (...args: never[]) => unknown {
+  if (typeof v !== "function") invalid(name, "a function", v);
+  return v as (...args: never[]) => unknown;
+}

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -47,6 +48,15 @@ std::shared_ptr<ModelCore> ModelCore::load(const ModelOptions& options) {
   params.n_gpu_layers = options.gpuLayers;
   params.load_mode = options.mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
   params.vocab_only = options.vocabOnly;
+  if (options.progress) {
+    // JS reads the cell while this thread writes it: a lock-free atomic of the float's layout.
+    static_assert(sizeof(std::atomic<float>) == sizeof(float) && std::atomic<float>::is_always_lock_free);
+    params.progress_callback = [](float fraction, void* cell) {
+      reinterpret_cast<std::atomic<float>*>(cell)->store(fraction, std::memory_order_relaxed);
+      return true;
+    };
+    params.progress_callback_user_data = options.progress;
+  }
   clearThreadLog();
   llama_model* model = llama_model_load_from_file(options.path.c_str(), params);
   if (!model) {
@@ -191,7 +201,7 @@ std::shared_ptr<ModelCore> ModelWrap::core(Napi::Env env) const {
   return core_;
 }
 
-// loadModel(path, { gpuLayers, mmap, vocabOnly }) -> Promise<Model>
+// loadModel(path, { gpuLayers, mmap, vocabOnly, progress: Float32Array over a SharedArrayBuffer }) -> Promise<Model>
 Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
@@ -201,6 +211,11 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
     options.gpuLayers = (int32_t)optInt(o, "gpuLayers", -1, -1, 100000);
     options.mmap = optBool(o, "mmap", true);
     options.vocabOnly = optBool(o, "vocabOnly", false);
+    Napi::Value progress = o.Get("progress");
+    if (progress.IsTypedArray() && progress.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array &&
+        progress.As<Napi::TypedArray>().ElementLength() >= 1) {
+      options.progress = progress.As<Napi::Float32Array>().Data();
+    }
     return PromiseWorker<std::shared_ptr<ModelCore>>::Run(
         env, [options]() { return ModelCore::load(options); },
         [](Napi::Env env, std::shared_ptr<ModelCore>& core) -> Napi::Value {

@@ -22,6 +22,9 @@ struct ModelOptions {
   int32_t gpuLayers = -1;  // -1: all layers on the GPU when there is one
   bool mmap = true;
   bool vocabOnly = false;
+  // Where loading reports its progress (0..1), read by JS while it waits: a float in a
+  // SharedArrayBuffer that the caller keeps alive until the load settles; null: not reported.
+  float* progress = nullptr;
 };
 
 class ModelCore {

@@ -188,13 +188,14 @@ void SessionCore::finish(const char* reason) {
   totals_.add(stats_);
 }
 
-bool SessionCore::emit(llama_token token, StepResult& out) {
+bool SessionCore::emit(llama_token token, StepResult& out, bool drafted) {
   if (model()->isEog(token)) {
     text_->flush();
     finish("eos");
     return false;
   }
   out.tokens.push_back(token);
+  out.drafted.push_back(drafted);
   history_.push_back(token);
   stats_.generatedTokens++;
   if (text_->push(model()->piece(token))) {
@@ -358,7 +359,7 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
       c = verifyPlace(nextLogits_, DraftTree::kRoot, place++);
     }
     nextLogits_ = nullptr;
-    if (!emit(c.token, out)) return depth;
+    if (!emit(c.token, out, c.kept >= 0)) return depth;
     if (c.kept < 0) {
       pending_.push_back(c.token);
       if (!window) return depth;
@@ -422,7 +423,7 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
   bool ended = false;
   while (treeInBatch && tree_.firstChild(node) >= 0) {
     Choice c = verifyPlace(main_->logits(row), node, place++);
-    if (!emit(c.token, out)) {
+    if (!emit(c.token, out, c.kept >= 0)) {
       ended = true;
       break;
     }
@@ -749,6 +750,9 @@ Napi::Value SessionWrap::Step(const Napi::CallbackInfo& info) {
       [](Napi::Env env, StepResult& result) -> Napi::Value {
         Napi::Object o = Napi::Object::New(env);
         o.Set("tokens", tokensToJs(env, result.tokens));
+        auto drafted = Napi::Uint8Array::New(env, result.drafted.size());
+        std::copy(result.drafted.begin(), result.drafted.end(), drafted.Data());
+        o.Set("drafted", drafted);
         o.Set("text", Napi::String::New(env, result.text));
         o.Set("done", result.done);
         return o;

@@ -107,6 +107,7 @@ struct GenerationStats {
 
 struct StepResult {
   std::vector<llama_token> tokens;
+  std::vector<uint8_t> drafted;  // by token: 1 where it is a drafted token the main model kept
   std::string text;
   bool done = false;
 };
@@ -161,7 +162,7 @@ class SessionCore {
   void judgeFreeDrafters(uint32_t keptSources);
   void decodeMain(const llama_token* tokens, int32_t n, bool allLogits);
   // Hands one token to the output; false when the generation ends with it (or before it).
-  bool emit(llama_token token, StepResult& out);
+  bool emit(llama_token token, StepResult& out, bool drafted = false);
   void recordPosition(size_t index, bool accepted);
   void finish(const char* reason);
   void pauseThreads();
