@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 
 import { chatPrompt } from "./chat.js";
 
-import { openDatastore } from "./datastore.js";
+import { buildDatastore, openDatastore } from "./datastore.js";
 import { SpecdecError } from "./errors.js";
 import { loadModel, type ChatMessage, type Model } from "./model.js";
 import { setNumerics, type Numerics } from "./config.js";
@@ -16,6 +16,7 @@ import type { SessionOptions } from "./session.js";
 const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [options]
        specdec chat -m <model.gguf> [--system <text>] [--color] [options]
        specdec serve -m <model.gguf> [--host 127.0.0.1] [--port 8080] [--name <id>] [options]
+       specdec datastore build <file or folder>... -m <model.gguf> -o <store.specdec> [--rebuild]
 
 chat: an interactive chat with the model's chat template (a base model without one gets a plain
 "User: / Assistant:" transcript); after each answer a line with tokens/s, the share of drafted
@@ -219,6 +220,45 @@ async function chatCommand(args: string[]): Promise<void> {
   }
 }
 
+async function datastoreCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { model: { type: "string", short: "m" }, out: { type: "string", short: "o" }, rebuild: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) return void console.log(USAGE);
+  const [action, ...files] = positionals;
+  if (action !== "build") throw new UsageError(`datastore: unknown action "${action ?? ""}" (build)`);
+  if (!values.model || !values.out || files.length === 0) throw new UsageError("datastore build needs files or folders, --model and --out");
+  const model = await loadModel(values.model, { vocabOnly: true });
+  try {
+    const start = Date.now();
+    const tty = process.stderr.isTTY;
+    let lastLine = 0;
+    const store = await buildDatastore(model, { files, path: values.out }, {
+      rebuild: values.rebuild,
+      onProgress: (p) => {
+        const line =
+          p.phase === "tokenize"
+            ? `tokenizing: ${p.documentsDone}/${p.documents} files, ${(p.bytesDone / 2 ** 20).toFixed(1)}/${(p.bytes / 2 ** 20).toFixed(1)} MiB, ${(p.tokens / 1e6).toFixed(2)} M tokens`
+            : `indexing ${(p.tokens / 1e6).toFixed(2)} M tokens`;
+        if (tty) process.stderr.write(`\r${line}\x1b[K`);
+        else if (Date.now() - lastLine > 2000 || p.phase === "index") {
+          process.stderr.write(line + "\n");
+          lastLine = Date.now();
+        }
+      },
+    });
+    if (tty) process.stderr.write("\n");
+    console.log(
+      `${store.rebuilt ? "built" : "up to date:"} ${store.path}: ${store.documents} documents, ${store.tokens} tokens` +
+        (store.rebuilt ? `, ${((Date.now() - start) / 1000).toFixed(1)} s` : ""),
+    );
+  } finally {
+    model.dispose();
+  }
+}
+
 async function serveCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -299,6 +339,7 @@ async function main(argv: string[]): Promise<number> {
     if (command === "generate") await generate(rest);
     else if (command === "serve") await serveCommand(rest);
     else if (command === "chat") await chatCommand(rest);
+    else if (command === "datastore") await datastoreCommand(rest);
     else if (command === undefined || command === "-h" || command === "--help" || command === "help") console.log(USAGE);
     else throw new UsageError(`unknown command "${command}"`);
     return 0;

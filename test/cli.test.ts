@@ -1,10 +1,11 @@
 // The command line, run as a user would: a child process of `specdec generate`.
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 
 import { describe, expect, it } from "vitest";
 
-import { MAIN, repoRoot } from "./helpers/env.js";
+import { MAIN, repoRoot, tempDir } from "./helpers/env.js";
 
 const cli = path.join(repoRoot, "dist/cli.js");
 
@@ -29,6 +30,23 @@ describe("specdec CLI", () => {
     expect(plain.stderr).not.toMatch(/draft:/);
     expect(r.stdout).toBe(plain.stdout);
     expect(r.stderr).toMatch(/draft: \d+\/\d+ accepted .*draftModel \d+\/\d+, lookup \d+\/\d+/);
+  });
+
+  it("datastore build: a store from a folder, then up to date, then usable for drafting", () => {
+    const dir = tempDir();
+    fs.mkdirSync(path.join(dir, "src"));
+    for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(dir, "src", `m${i}.py`), `def f${i}(x):\n    return x * ${i}\n`.repeat(20));
+    const store = path.join(dir, "store.specdec");
+    const built = run("datastore", "build", path.join(dir, "src"), "-m", MAIN, "-o", store);
+    expect(built.status).toBe(0);
+    expect(built.stdout).toMatch(/^built .*store\.specdec: 5 documents, \d+ tokens/);
+    expect(built.stderr).toMatch(/tokenizing: 5\/5 files|indexing/);
+    const again = run("datastore", "build", path.join(dir, "src"), "-m", MAIN, "-o", store);
+    expect(again.stdout).toMatch(/^up to date:/);
+    const r = run("generate", "-m", MAIN, "--retrieval", store, "-p", "def f3(x):\n", "-n", "16", "--temp", "0", "-t", "2");
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/retrieval \d+\/\d+/);
+    expect(run("datastore", "build", "-m", MAIN).status).toBe(2);
   });
 
   it("usage errors exit with 2 and the usage text", () => {
