@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// The specdec command line. `specdec generate -m model.gguf -p "prompt"` streams a completion and
-// prints the speed at the end; `specdec serve -m model.gguf` runs the OpenAI-compatible server.
+// The specdec command line: `generate` streams a completion and prints the speed at the end,
+// `chat` talks, `serve` runs the OpenAI-compatible server, `datastore build` makes a retrieval
+// datastore.
 import readline from "node:readline";
 import { parseArgs } from "node:util";
 
 import { chatPrompt } from "./chat.js";
-
 import { buildDatastore, openDatastore } from "./datastore.js";
 import { SpecdecError } from "./errors.js";
 import { loadModel, type ChatMessage, type Model } from "./model.js";
@@ -33,8 +33,8 @@ options:
   -d, --draft <file>      draft model for speculative decoding (same vocabulary)
       --draft-max <n>     most tokens the draft model drafts per round (default 4)
       --no-lookup         no lookup drafter (on by default: it drafts from the prompt and the output)
-      --retrieval <file>  a datastore (built with buildDatastore) to draft from
-  -n, --max-tokens <n>    tokens to generate (default 128)
+      --retrieval <file>  a datastore (specdec datastore build) to draft from
+  -n, --max-tokens <n>    tokens to generate (default 128; chat: per answer, 512)
       --temp <t>          temperature, 0 = greedy (default 0.8)
       --top-k <k>         (default 40)
       --top-p <p>         (default 0.95)
@@ -96,8 +96,9 @@ async function loadWithProgress(path: string, progress: boolean): Promise<Model>
 async function modelsFromFlags(values: SessionFlags, progress = false): Promise<{ model: Model; draft?: Model; session: SessionOptions }> {
   if (values.numerics) setNumerics(values.numerics as Numerics);
   const model = await loadWithProgress(values.model as string, progress);
+  let draft: Model | undefined;
   try {
-    const draft = values.draft ? await loadWithProgress(values.draft, progress) : undefined;
+    draft = values.draft ? await loadWithProgress(values.draft, progress) : undefined;
     const session: SessionOptions = {
       contextSize: num("ctx", values.ctx),
       threads: num("threads", values.threads),
@@ -109,6 +110,7 @@ async function modelsFromFlags(values: SessionFlags, progress = false): Promise<
     };
     return { model, draft, session };
   } catch (err) {
+    draft?.dispose();
     model.dispose();
     throw err;
   }
