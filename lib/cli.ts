@@ -34,6 +34,7 @@ options:
       --draft-max <n>     most tokens the draft model drafts per round (default 4)
       --no-lookup         no lookup drafter (on by default: it drafts from the prompt and the output)
       --retrieval <file>  a datastore (specdec datastore build) to draft from
+      --lookahead         lookahead decoding too (the main model guesses ahead; slower on CPUs)
   -n, --max-tokens <n>    tokens to generate (default 128; chat: per answer, 512)
       --temp <t>          temperature, 0 = greedy (default 0.8)
       --top-k <k>         (default 40)
@@ -52,6 +53,7 @@ const SESSION_FLAGS = {
   "draft-max": { type: "string" },
   "no-lookup": { type: "boolean" },
   retrieval: { type: "string" },
+  lookahead: { type: "boolean" },
   ctx: { type: "string", short: "c" },
   threads: { type: "string", short: "t" },
   numerics: { type: "string" },
@@ -71,6 +73,7 @@ interface SessionFlags {
   "draft-max"?: string;
   "no-lookup"?: boolean;
   retrieval?: string;
+  lookahead?: boolean;
   ctx?: string;
   threads?: string;
   numerics?: string;
@@ -106,6 +109,7 @@ async function modelsFromFlags(values: SessionFlags, progress = false): Promise<
       drafters: [
         ...(values["no-lookup"] ? [] : [{ type: "lookup" as const }]),
         ...(values.retrieval ? [{ type: "retrieval" as const, store: await openDatastore(values.retrieval) }] : []),
+        ...(values.lookahead ? [{ type: "lookahead" as const }] : []),
       ],
     };
     return { model, draft, session };

@@ -49,6 +49,13 @@ describe("specdec CLI", () => {
     expect(run("datastore", "build", "-m", MAIN).status).toBe(2);
   });
 
+  it("generate with every drafter flag", () => {
+    const draft = path.join(path.dirname(MAIN), "draft-q8_0.gguf");
+    const r = run("generate", "-m", MAIN, "-d", draft, "--lookahead", "-p", "def fib(n):", "-n", "24", "--temp", "0", "-t", "2");
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/draftModel \d+\/\d+, lookup \d+\/\d+, lookahead \d+\/\d+/);
+  });
+
   it("usage errors exit with 2 and the usage text", () => {
     const r = run("generate", "-p", "x");
     expect(r.status).toBe(2);
