@@ -2,8 +2,9 @@
 # The GPU check, on the lent machine (see bench/gpu-pack.sh): unpacks Node and the sources, builds
 # the addon with CUDA for sm_90 (FlashAttention kernels off: they are most of the build time),
 # unless a build is already there from an earlier call (the machine keeps build/, dist/ and
-# node_modules/ while warm, but not .gpu/: a call carries what it needs of it), then runs bench/gpu-check.mjs with
-# main-q4_0 as main when it is there, else draft-q8_0 as main and tiny-q8_0 as drafter.
+# node_modules/ while warm, but not .gpu/: a call carries what it needs of it), then runs
+# bench/gpu-check.mjs with main-q4_0 as main when it is there, else draft-q8_0 as main and
+# tiny-q8_0 as drafter.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp}
