@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModel, setNumerics, type Model } from "../lib/index.js";
 import { benchPrompts, MAIN, tinyModel } from "./helpers/env.js";
 import { expectCode } from "./helpers/expect.js";
+import { plainGreedy } from "./helpers/plain.js";
 import { chiSquare, softmax } from "./helpers/stats.js";
 
 describe("greedy decoding with the lookahead drafter on the shared models", () => {
@@ -19,10 +20,7 @@ describe("greedy decoding with the lookahead drafter on the shared models", () =
 
   it("token-identical to plain greedy on every prompt, alone and with lookup in one tree", async () => {
     const prompts = benchPrompts();
-    const plain = await main.createSession({ contextSize: 2048, threads: 2, drafters: [] });
-    const expected = [];
-    for (const p of prompts) expected.push((await plain.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 })).tokens);
-    plain.dispose();
+    const expected = (await plainGreedy(main, prompts.map((p) => ({ prompt: p.prompt, maxTokens: p.n_predict })))).map((r) => r.tokens);
     for (const drafters of [
       [{ type: "lookahead" as const }],
       [{ type: "lookahead" as const, window: 6, ngram: 4, candidates: 3 }, { type: "lookup" as const }],

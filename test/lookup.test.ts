@@ -9,6 +9,7 @@ import path from "node:path";
 import { loadModel, setNumerics, type Model } from "../lib/index.js";
 import { benchPrompts, MAIN, sharedModels, tinyModel } from "./helpers/env.js";
 import { expectCode } from "./helpers/expect.js";
+import { plainGreedy } from "./helpers/plain.js";
 import { chiSquare, sampleFirstTwo, softmax } from "./helpers/stats.js";
 
 describe("greedy decoding with the lookup drafter on the shared models", () => {
@@ -21,10 +22,7 @@ describe("greedy decoding with the lookup drafter on the shared models", () => {
 
   it("token-identical to plain greedy on every prompt, fixed and adaptive lengths, in one session each", async () => {
     const prompts = benchPrompts();
-    const plain = await main.createSession({ contextSize: 2048, threads: 2, drafters: [] });
-    const expected = [];
-    for (const p of prompts) expected.push((await plain.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 })).tokens);
-    plain.dispose();
+    const expected = (await plainGreedy(main, prompts.map((p) => ({ prompt: p.prompt, maxTokens: p.n_predict })))).map((r) => r.tokens);
     for (const lookup of [
       { type: "lookup", maxTokens: 8, adaptive: false },
       { type: "lookup", ngramMin: 1, ngramMax: 6, maxTokens: 12 },

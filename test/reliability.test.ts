@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, SpecdecError, type Model, type SessionOptions } from "../lib/index.js";
 import { MAIN, sharedModels } from "./helpers/env.js";
+import { plainGreedy } from "./helpers/plain.js";
 
 const PROMPTS = ["def fibonacci(n):\n", "import os\nimport sys\n\n", "class Stack:\n    def __init__(self):\n", "for i in range("];
 
@@ -19,9 +20,8 @@ describe("reliability (main-q8_0)", () => {
   beforeAll(async () => {
     model = await loadModel(MAIN);
     draft = await loadModel(`${sharedModels}/draft-q8_0.gguf`);
-    const s = await model.createSession({ contextSize: 256, threads: 2, drafters: [] });
-    for (const p of PROMPTS) expected.set(p, (await s.complete(p, { maxTokens: 24, temperature: 0 })).text);
-    s.dispose();
+    const plain = await plainGreedy(model, PROMPTS.map((prompt) => ({ prompt, maxTokens: 24 })), 256);
+    PROMPTS.forEach((p, i) => expected.set(p, plain[i].text));
   });
   afterAll(() => {
     model.dispose();

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDatastore, loadModel, openDatastore, setNumerics, type DatastoreProgress, type Model } from "../lib/index.js";
 import { benchPrompts, MAIN, sharedModels, tempDir, tinyModel } from "./helpers/env.js";
 import { expectCode } from "./helpers/expect.js";
+import { plainGreedy } from "./helpers/plain.js";
 
 const HEADER_BYTES = 48;
 
@@ -131,9 +132,8 @@ describe("greedy decoding with the retrieval drafter on the shared models", () =
     setNumerics("exact");
     main = await loadModel(MAIN);
     dir = tempDir();
-    const plain = await main.createSession({ contextSize: 2048, threads: 2, drafters: [] });
-    for (const p of prompts) expected.push((await plain.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 })).tokens);
-    plain.dispose();
+    const plain = await plainGreedy(main, prompts.map((p) => ({ prompt: p.prompt, maxTokens: p.n_predict })));
+    expected.push(...plain.map((r) => r.tokens));
   });
   afterAll(() => main.dispose());
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, serve, type Model, type Server } from "../lib/index.js";
 import { MAIN, sharedModels } from "./helpers/env.js";
+import { plainGreedy } from "./helpers/plain.js";
 
 describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {
   let model: Model;
@@ -17,9 +18,8 @@ describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {
   beforeAll(async () => {
     model = await loadModel(MAIN);
     draft = await loadModel(`${sharedModels}/draft-q8_0.gguf`);
-    const s = await model.createSession({ contextSize: 1024, threads: 2, drafters: [] });
-    for (const p of PROMPTS) expected.set(p, (await s.complete(p, { maxTokens: 24, temperature: 0 })).text);
-    s.dispose();
+    const plain = await plainGreedy(model, PROMPTS.map((prompt) => ({ prompt, maxTokens: 24 })), 1024);
+    PROMPTS.forEach((p, i) => expected.set(p, plain[i].text));
     server = await serve(model, { port: 0, name: "main", session: { contextSize: 1024, threads: 2, draft: { model: draft } } });
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "none", maxRetries: 0 });
   });
