@@ -1,22 +1,26 @@
 #!/usr/bin/env node
 // The specdec command line: `generate` streams a completion and prints the speed at the end,
 // `chat` talks, `serve` runs the OpenAI-compatible server, `datastore build` makes a retrieval
-// datastore.
+// datastore, `bench` compares decoding with and without drafters (and other tools) in a report.
 import readline from "node:readline";
 import { parseArgs } from "node:util";
 
 import { chatPrompt } from "./chat.js";
+import { BenchInputError, runSuite } from "./bench/suite.js";
 import { buildDatastore, openDatastore } from "./datastore.js";
 import { SpecdecError } from "./errors.js";
-import { loadModel, type ChatMessage, type Model } from "./model.js";
+import { loadModel, type ChatMessage, type LoadModelOptions, type Model } from "./model.js";
 import { setNumerics, type Numerics } from "./config.js";
+import { serveRpc } from "./rpc.js";
 import { serve } from "./server.js";
-import type { SessionOptions } from "./session.js";
+import type { DrafterOptions, SessionOptions } from "./session.js";
 
 const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [options]
        specdec chat -m <model.gguf> [--system <text>] [--color] [options]
        specdec serve -m <model.gguf> [--host 127.0.0.1] [--port 8080] [--name <id>] [options]
        specdec datastore build <file or folder>... -m <model.gguf> -o <store.specdec> [--rebuild]
+       specdec bench -m <model.gguf> [-d <draft.gguf>] --prompts <file.jsonl> [-o <folder>] [bench options]
+       specdec rpc-server [--host 127.0.0.1] [--port 50052] [-t <threads>] [--mem <MiB>]
 
 chat: an interactive chat with the model's chat template (a base model without one gets a plain
 "User: / Assistant:" transcript); after each answer a line with tokens/s, the share of drafted
@@ -27,14 +31,43 @@ Ctrl-C stops an answer.
 serve: an OpenAI-compatible server (/v1/completions, /v1/chat/completions, /v1/models, /health)
 on this machine only unless --host says otherwise; requests take turns on one session.
 
+bench: runs every prompt with plain decoding and with each drafter (lookup; with -d the draft
+model alone and with lookup; with --retrieval, retrieval; with --lookahead, lookahead), and with
+--llama-cpp and --node-llama-cpp those tools too, taking turns prompt by prompt, round after
+round; writes report.md, speedup.svg, tokens-per-second.svg, acceptance.svg and results.json into
+the -o folder (default specdec-bench). Prompts: JSON lines, {"prompt": ..., "id", "kind",
+"n_predict"} (the last three optional). Defaults: --temp 0, -t 2, -c 2048, -n 128.
+      --prompts <file>          the prompts (required)
+      --rounds <n>              rounds (default 3)
+      --kind <kind>             only the prompts of this kind
+      --max-prompts <n>         at most n prompts of each kind
+      --llama-cpp <folder>      llama.cpp's binaries (llama-completion, llama-lookup,
+                                llama-speculative-simple) to compare with
+      --node-llama-cpp <folder> a folder whose node_modules holds node-llama-cpp, to compare with
+      --node-llama-cpp-prompts <n>  node-llama-cpp runs only the first n prompts of each kind
+
+rpc-server: serves this machine's GPUs (or else its CPU) as a worker that holds and computes model
+layers for other specdec processes (--rpc host:port,... in generate, chat, serve, bench). The RPC
+protocol has NO authentication: anyone who can reach the port can use the machine and read what
+it holds. It binds to 127.0.0.1 unless --host says otherwise; expose it only on a trusted network.
+
 options:
   -m, --model <file>      GGUF model (required)
   -p, --prompt <text>     prompt text (generate: required)
   -d, --draft <file>      draft model for speculative decoding (same vocabulary)
       --draft-max <n>     most tokens the draft model drafts per round (default 4)
       --no-lookup         no lookup drafter (on by default: it drafts from the prompt and the output)
+      --lookup-ngram <min>[:<max>]  ending lengths lookup matches, in tokens (default 2:4)
+      --lookup-max <n>    most tokens lookup drafts per round (default 8)
       --retrieval <file>  a datastore (specdec datastore build) to draft from
+      --retrieval-match <min>[:<max>]  ending lengths retrieval matches (default 2:16)
+      --retrieval-candidates <n>  continuations retrieval proposes per round (default 3)
+      --retrieval-max <n> most tokens per retrieved continuation (default 8)
+      --fixed-draft       always draft the most tokens allowed (default: a length chosen per round
+                          from what is measured)
       --lookahead         lookahead decoding too (the main model guesses ahead; slower on CPUs)
+      --rpc <host:port,...>   put the main model's layers on these RPC workers (specdec rpc-server)
+      --tensor-split <w,...>  how the layers are shared among the workers (default: by their memory)
   -n, --max-tokens <n>    tokens to generate (default 128; chat: per answer, 512)
       --temp <t>          temperature, 0 = greedy (default 0.8)
       --top-k <k>         (default 40)
@@ -52,8 +85,16 @@ const SESSION_FLAGS = {
   draft: { type: "string", short: "d" },
   "draft-max": { type: "string" },
   "no-lookup": { type: "boolean" },
+  "lookup-ngram": { type: "string" },
+  "lookup-max": { type: "string" },
   retrieval: { type: "string" },
+  "retrieval-match": { type: "string" },
+  "retrieval-candidates": { type: "string" },
+  "retrieval-max": { type: "string" },
+  "fixed-draft": { type: "boolean" },
   lookahead: { type: "boolean" },
+  rpc: { type: "string" },
+  "tensor-split": { type: "string" },
   ctx: { type: "string", short: "c" },
   threads: { type: "string", short: "t" },
   numerics: { type: "string" },
@@ -72,16 +113,24 @@ interface SessionFlags {
   draft?: string;
   "draft-max"?: string;
   "no-lookup"?: boolean;
+  "lookup-ngram"?: string;
+  "lookup-max"?: string;
   retrieval?: string;
+  "retrieval-match"?: string;
+  "retrieval-candidates"?: string;
+  "retrieval-max"?: string;
+  "fixed-draft"?: boolean;
   lookahead?: boolean;
+  rpc?: string;
+  "tensor-split"?: string;
   ctx?: string;
   threads?: string;
   numerics?: string;
 }
 
 /** Loads a model, drawing a progress bar on stderr when it is a terminal. */
-async function loadWithProgress(path: string, progress: boolean): Promise<Model> {
-  if (!progress || !process.stderr.isTTY) return loadModel(path);
+async function loadWithProgress(path: string, progress: boolean, options: LoadModelOptions = {}): Promise<Model> {
+  if (!progress || !process.stderr.isTTY) return loadModel(path, options);
   const name = path.split(/[\\/]/).pop();
   const draw = (f: number) => {
     const width = 30;
@@ -89,28 +138,61 @@ async function loadWithProgress(path: string, progress: boolean): Promise<Model>
     process.stderr.write(`\rloading ${name} [${"#".repeat(done)}${" ".repeat(width - done)}] ${Math.round(f * 100)}%`);
   };
   try {
-    return await loadModel(path, { onProgress: draw });
+    return await loadModel(path, { ...options, onProgress: draw });
   } finally {
     process.stderr.write("\n");
   }
 }
 
+/** --rpc and --tensor-split as loadModel options. */
+function rpcOptions(values: SessionFlags): LoadModelOptions {
+  const list = (s: string | undefined) => s?.split(",").map((x) => x.trim()).filter(Boolean);
+  const split = list(values["tensor-split"])?.map((w) => num("tensor-split", w) as number);
+  return { rpcServers: list(values.rpc), tensorSplit: split };
+}
+
+/** "<min>[:<max>]" as two numbers (max undefined when not given). */
+function range(name: string, s: string | undefined): [number | undefined, number | undefined] {
+  if (s === undefined) return [undefined, undefined];
+  const [min, max, ...rest] = s.split(":");
+  if (rest.length) throw new UsageError(`--${name} must be <min> or <min>:<max>, got "${s}"`);
+  return [num(name, min), num(name, max)];
+}
+
+/** The drafters the flags ask for, besides a draft model. */
+async function draftersFromFlags(values: SessionFlags): Promise<DrafterOptions[]> {
+  const adaptive = values["fixed-draft"] ? false : undefined;
+  const [ngramMin, ngramMax] = range("lookup-ngram", values["lookup-ngram"]);
+  const [minMatch, maxMatch] = range("retrieval-match", values["retrieval-match"]);
+  const drafters: DrafterOptions[] = [];
+  if (!values["no-lookup"]) drafters.push({ type: "lookup", ngramMin, ngramMax, maxTokens: num("lookup-max", values["lookup-max"]), adaptive });
+  if (values.retrieval) {
+    drafters.push({
+      type: "retrieval",
+      store: await openDatastore(values.retrieval),
+      minMatch,
+      maxMatch,
+      candidates: num("retrieval-candidates", values["retrieval-candidates"]),
+      maxTokens: num("retrieval-max", values["retrieval-max"]),
+      adaptive,
+    });
+  }
+  if (values.lookahead) drafters.push({ type: "lookahead" });
+  return drafters;
+}
+
 /** Loads the models the flags name; the caller disposes them. */
 async function modelsFromFlags(values: SessionFlags, progress = false): Promise<{ model: Model; draft?: Model; session: SessionOptions }> {
   if (values.numerics) setNumerics(values.numerics as Numerics);
-  const model = await loadWithProgress(values.model as string, progress);
+  const model = await loadWithProgress(values.model as string, progress, rpcOptions(values));
   let draft: Model | undefined;
   try {
     draft = values.draft ? await loadWithProgress(values.draft, progress) : undefined;
     const session: SessionOptions = {
       contextSize: num("ctx", values.ctx),
       threads: num("threads", values.threads),
-      draft: draft ? { model: draft, maxTokens: num("draft-max", values["draft-max"]) } : undefined,
-      drafters: [
-        ...(values["no-lookup"] ? [] : [{ type: "lookup" as const }]),
-        ...(values.retrieval ? [{ type: "retrieval" as const, store: await openDatastore(values.retrieval) }] : []),
-        ...(values.lookahead ? [{ type: "lookahead" as const }] : []),
-      ],
+      draft: draft ? { model: draft, maxTokens: num("draft-max", values["draft-max"]), adaptive: values["fixed-draft"] ? false : undefined } : undefined,
+      drafters: await draftersFromFlags(values),
     };
     return { model, draft, session };
   } catch (err) {
@@ -337,7 +419,96 @@ async function generate(args: string[]): Promise<void> {
   }
 }
 
+async function benchCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...SESSION_FLAGS,
+      prompts: { type: "string" },
+      out: { type: "string", short: "o", default: "specdec-bench" },
+      rounds: { type: "string", default: "3" },
+      kind: { type: "string" },
+      "max-prompts": { type: "string" },
+      "max-tokens": { type: "string", short: "n", default: "128" },
+      temp: { type: "string", default: "0" },
+      seed: { type: "string", default: "1" },
+      "llama-cpp": { type: "string" },
+      "node-llama-cpp": { type: "string" },
+      "node-llama-cpp-prompts": { type: "string" },
+    },
+  });
+  if (values.help) return void console.log(USAGE);
+  if (!values.model || !values.prompts) throw new UsageError("bench needs --model and --prompts");
+  if (values["no-lookup"]) throw new UsageError("bench always compares lookup; --no-lookup does not apply");
+  if (values.numerics) setNumerics(values.numerics as Numerics);
+  const rounds = num("rounds", values.rounds) as number;
+  if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError("--rounds must be a positive integer");
+  const tty = process.stderr.isTTY;
+  const files = await runSuite({
+    model: values.model,
+    load: rpcOptions(values),
+    draft: values.draft,
+    draftMax: num("draft-max", values["draft-max"]) ?? 4,
+    retrieval: values.retrieval,
+    lookahead: values.lookahead,
+    promptsFile: values.prompts,
+    maxTokens: num("max-tokens", values["max-tokens"]) as number,
+    kind: values.kind,
+    maxPrompts: num("max-prompts", values["max-prompts"]),
+    rounds,
+    threads: num("threads", values.threads) ?? 2,
+    contextSize: num("ctx", values.ctx) ?? 2048,
+    temperature: num("temp", values.temp) as number,
+    seed: num("seed", values.seed) as number,
+    llamaCpp: values["llama-cpp"],
+    nodeLlamaCpp: values["node-llama-cpp"],
+    nodeLlamaCppPrompts: num("node-llama-cpp-prompts", values["node-llama-cpp-prompts"]),
+    out: values.out,
+    command: ["specdec", "bench", ...args].map((a) => (/^[\w./:=-]+$/.test(a) ? a : JSON.stringify(a))).join(" "),
+    onProgress: (done, total, what) => {
+      const line = `[${done}/${total}] ${what}`;
+      if (tty) process.stderr.write(`\r${line}\x1b[K`);
+      else if (done % 10 === 0 || done === total) process.stderr.write(line + "\n");
+    },
+  }).catch((err) => {
+    if (tty) process.stderr.write("\n");
+    if (err instanceof BenchInputError) throw new UsageError(err.message);
+    // A tool that failed mid-run is said, not a stack trace.
+    throw err instanceof SpecdecError ? err : new CommandError(`bench: ${(err as Error).message}`);
+  });
+  if (tty) process.stderr.write("\n");
+  console.log(`wrote ${files.join(", ")}`);
+}
+
+async function rpcServerCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      host: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: "50052" },
+      threads: { type: "string", short: "t" },
+      mem: { type: "string" },
+      numerics: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return void console.log(USAGE);
+  if (values.numerics) setNumerics(values.numerics as Numerics);
+  const loopback = ["127.0.0.1", "localhost", "::1"].includes(values.host);
+  console.error(
+    loopback
+      ? "specdec rpc-server: WARNING: the RPC protocol has no authentication; this worker listens on loopback only."
+      : `specdec rpc-server: WARNING: listening on ${values.host}: the RPC protocol has NO authentication. Anyone who can reach this port can run computations here and read the model data it holds. Expose it only on a trusted network.`,
+  );
+  const server = await serveRpc({ host: values.host, port: num("port", values.port), threads: num("threads", values.threads), memoryMiB: num("mem", values.mem) });
+  console.error(`specdec rpc-server: serving at ${server.endpoint} (Ctrl-C stops)`);
+  await Promise.race([server.stopped, new Promise<void>((resolve) => process.once("SIGINT", resolve).once("SIGTERM", resolve))]);
+  // ggml's server thread has no stop: the process ends here.
+  process.exit(0);
+}
+
 class UsageError extends Error {}
+class CommandError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -346,6 +517,8 @@ async function main(argv: string[]): Promise<number> {
     else if (command === "serve") await serveCommand(rest);
     else if (command === "chat") await chatCommand(rest);
     else if (command === "datastore") await datastoreCommand(rest);
+    else if (command === "bench") await benchCommand(rest);
+    else if (command === "rpc-server") await rpcServerCommand(rest);
     else if (command === undefined || command === "-h" || command === "--help" || command === "help") console.log(USAGE);
     else throw new UsageError(`unknown command "${command}"`);
     return 0;
@@ -356,6 +529,10 @@ async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof SpecdecError) {
       console.error(`specdec: ${err.code}: ${err.message}`);
+      return 1;
+    }
+    if (err instanceof CommandError) {
+      console.error(`specdec: ${err.message}`);
       return 1;
     }
     throw err;

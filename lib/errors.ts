@@ -28,6 +28,8 @@ export type SpecdecErrorCode =
   | "IO_ERROR"
   /** The file is not a specdec datastore, is damaged, or is of another format version. */
   | "INVALID_DATASTORE"
+  /** An RPC worker cannot be reached, or its connection broke (the model must be loaded again). */
+  | "RPC_UNAVAILABLE"
   /** A bug in specdec: please report it. */
   | "INTERNAL";
 
@@ -58,6 +60,7 @@ const KNOWN_CODES = new Set<string>([
   "VOCAB_MISMATCH",
   "NO_CHAT_TEMPLATE",
   "NATIVE_LOAD_FAILED",
+  "RPC_UNAVAILABLE",
   "INTERNAL",
 ]);
 

@@ -24,3 +24,4 @@ export {
   type BuildDatastoreOptions,
 } from "./datastore.js";
 export { serve, type ServeOptions, type Server } from "./server.js";
+export { serveRpc, type RpcServerOptions, type RpcServer } from "./rpc.js";

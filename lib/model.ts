@@ -11,8 +11,24 @@ export interface LoadModelOptions {
   mmap?: boolean;
   /** Load only the vocabulary: tokenize and detokenize work, sessions cannot be created. */
   vocabOnly?: boolean;
+  /**
+   * RPC workers ("host:port", each running `specdec rpc-server`) that hold and compute the
+   * model's offloaded layers (all of them unless gpuLayers says fewer; the rest stay on this
+   * machine's CPU). Drafters and draft models stay local. The protocol has no authentication:
+   * trusted networks only.
+   */
+  rpcServers?: string[];
+  /** How the offloaded layers are shared: one weight per worker (then per local GPU); default: by their memory. */
+  tensorSplit?: number[];
   /** Called as loading goes on with the fraction done (0 to 1), at most every 50 ms, and with 1 at the end. */
   onProgress?: (fraction: number) => void;
+}
+
+/** Checks a "host:port" endpoint (an IPv6 host in brackets). */
+export function endpoint(name: string, s: string): string {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(s);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new SpecdecError("INVALID_ARGUMENT", `${name}: "${s}" is not host:port`);
+  return s;
 }
 
 /** What a GGUF file says about its model. */
@@ -27,12 +43,20 @@ export interface ChatMessage {
 /**
  * Loads a GGUF model. The work runs off the main thread.
  *
- * @throws SpecdecError MODEL_NOT_FOUND, INVALID_MODEL, INVALID_ARGUMENT
+ * @throws SpecdecError MODEL_NOT_FOUND, INVALID_MODEL, INVALID_ARGUMENT, RPC_UNAVAILABLE
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<Model> {
   v.string("path", path);
   const o = v.optionsObject("options", options);
   const gpuLayers = o.gpuLayers === undefined || o.gpuLayers === "auto" ? -1 : v.integer("gpuLayers", o.gpuLayers, 0, 100000);
+  const rpcServers = v.maybe(o.rpcServers, (x) => v.stringArray("rpcServers", x).map((s) => endpoint("rpcServers", s)));
+  const tensorSplit = v.maybe(o.tensorSplit, (x) => {
+    if (!Array.isArray(x) || !x.length) throw new SpecdecError("INVALID_ARGUMENT", "tensorSplit must be a non-empty array of numbers");
+    const split = x.map((w, i) => v.number(`tensorSplit[${i}]`, w, 0, 1e9));
+    if (!split.some((w) => w > 0)) throw new SpecdecError("INVALID_ARGUMENT", "tensorSplit needs a weight above 0");
+    return split;
+  });
+  if (tensorSplit && !rpcServers?.length) throw new SpecdecError("INVALID_ARGUMENT", "tensorSplit applies to rpcServers; none were given");
   const onProgress = v.maybe(o.onProgress, (x) => v.func("onProgress", x)) as ((fraction: number) => void) | undefined;
   // The native loader writes its progress into shared memory; a timer reads it here.
   const progress = onProgress ? new Float32Array(new SharedArrayBuffer(4)) : undefined;
@@ -47,6 +71,8 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
         gpuLayers,
         mmap: v.maybe(o.mmap, (x) => v.boolean("mmap", x)),
         vocabOnly: v.maybe(o.vocabOnly, (x) => v.boolean("vocabOnly", x)),
+        rpcServers,
+        tensorSplit,
         progress,
       }),
     );

@@ -100,6 +100,7 @@ export interface NativeAddon {
   getNumerics(): "exact" | "fast";
   setLogLevel(level: number): void;
   systemInfo(): string;
+  rpcServe(endpoint: string, options: { threads: number; memoryBytes: number }): Promise<void>;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

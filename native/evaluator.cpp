@@ -25,6 +25,7 @@ Evaluator::Evaluator(std::shared_ptr<ModelCore> model, const EvaluatorOptions& o
   params.abort_callback_data = this;
   params.no_perf = true;
   ctx_.reset(llama_init_from_model(model_->get(), params));
+  model_->checkRpc();
   if (!ctx_) fail("CONTEXT_FAILED", "failed to create a llama context (out of memory, or unsupported options)");
   llama_attach_threadpool(ctx_.get(), threadpool_, threadpoolBatch_);
   // llama.cpp rounds the KV cache up (to a multiple of 256); the evaluator keeps to what was asked.
@@ -70,6 +71,8 @@ void Evaluator::run(int32_t n, size_t keepOnFailure) {
     ggml_threadpool_pause(threadpool_);
     if (threadpoolBatch_ != threadpool_) ggml_threadpool_pause(threadpoolBatch_);
   }
+  // A lost RPC worker zeroes what it should have computed: nothing of this decode counts.
+  model_->checkRpc();
   if (rc != 0) {
     llama_memory_seq_rm(llama_get_memory(ctx_.get()), 0, (llama_pos)keepOnFailure, -1);
     dropBranches();

@@ -57,17 +57,45 @@ std::shared_ptr<ModelCore> ModelCore::load(const ModelOptions& options) {
     };
     params.progress_callback_user_data = options.progress;
   }
+  RpcBaseline rpcBaseline;
+  std::vector<ggml_backend_dev_t> devices;
+  std::vector<float> split(llama_max_devices(), 0.0f);
+  if (!options.rpcServers.empty()) {
+    devices = rpcDevices(options.rpcServers, rpcBaseline);
+    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+      ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+      auto type = ggml_backend_dev_type(dev);
+      if (type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU) devices.push_back(dev);
+    }
+    if (devices.size() > split.size()) fail("INVALID_ARGUMENT", "more devices than llama.cpp supports");
+    if (options.tensorSplit.size() > devices.size()) {
+      fail("INVALID_ARGUMENT", "tensorSplit has " + std::to_string(options.tensorSplit.size()) + " weights for " +
+                                   std::to_string(devices.size()) + " devices");
+    }
+    std::copy(options.tensorSplit.begin(), options.tensorSplit.end(), split.begin());
+    devices.push_back(nullptr);
+    params.devices = devices.data();
+    params.tensor_split = split.data();
+  }
   clearThreadLog();
   llama_model* model = llama_model_load_from_file(options.path.c_str(), params);
   if (!model) {
+    specdec::checkRpc(rpcBaseline);
     std::string why = lastThreadError();
     fail("INVALID_MODEL", "failed to load model " + options.path + (why.empty() ? "" : ": " + why));
   }
-  return std::shared_ptr<ModelCore>(new ModelCore(model, options));
+  try {
+    specdec::checkRpc(rpcBaseline);
+  } catch (...) {
+    llama_model_free(model);
+    throw;
+  }
+  return std::shared_ptr<ModelCore>(new ModelCore(model, options, std::move(rpcBaseline)));
 }
 
-ModelCore::ModelCore(llama_model* model, ModelOptions options)
-    : model_(model), vocab_(llama_model_get_vocab(model)), options_(std::move(options)) {
+ModelCore::ModelCore(llama_model* model, ModelOptions options, RpcBaseline rpcBaseline)
+    : model_(model), vocab_(llama_model_get_vocab(model)), options_(std::move(options)),
+      rpcBaseline_(std::move(rpcBaseline)) {
   nVocab_ = llama_vocab_n_tokens(vocab_);
   pieces_.resize(nVocab_);
   char buf[256];
@@ -201,7 +229,8 @@ std::shared_ptr<ModelCore> ModelWrap::core(Napi::Env env) const {
   return core_;
 }
 
-// loadModel(path, { gpuLayers, mmap, vocabOnly, progress: Float32Array over a SharedArrayBuffer }) -> Promise<Model>
+// loadModel(path, { gpuLayers, mmap, vocabOnly, rpcServers, tensorSplit, progress: Float32Array over a
+// SharedArrayBuffer }) -> Promise<Model>
 Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
@@ -211,6 +240,24 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
     options.gpuLayers = (int32_t)optInt(o, "gpuLayers", -1, -1, 100000);
     options.mmap = optBool(o, "mmap", true);
     options.vocabOnly = optBool(o, "vocabOnly", false);
+    Napi::Value rpc = o.Get("rpcServers");
+    if (rpc.IsArray()) {
+      Napi::Array a = rpc.As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        if (!a.Get(i).IsString()) fail("INVALID_ARGUMENT", "rpcServers must be strings");
+        options.rpcServers.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+      }
+    }
+    Napi::Value split = o.Get("tensorSplit");
+    if (split.IsArray()) {
+      Napi::Array a = split.As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        if (!a.Get(i).IsNumber() || !(a.Get(i).As<Napi::Number>().DoubleValue() >= 0)) {
+          fail("INVALID_ARGUMENT", "tensorSplit must be numbers >= 0");
+        }
+        options.tensorSplit.push_back(a.Get(i).As<Napi::Number>().FloatValue());
+      }
+    }
     Napi::Value progress = o.Get("progress");
     if (progress.IsTypedArray() && progress.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array &&
         progress.As<Napi::TypedArray>().ElementLength() >= 1) {

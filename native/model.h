@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "llama.h"
+#include "rpc.h"
 
 namespace specdec {
 
@@ -22,6 +23,10 @@ struct ModelOptions {
   int32_t gpuLayers = -1;  // -1: all layers on the GPU when there is one
   bool mmap = true;
   bool vocabOnly = false;
+  // RPC workers ("host:port") that take the model's offloaded layers, split by tensorSplit
+  // (one weight per device, workers first, then local GPUs; empty: by their memory).
+  std::vector<std::string> rpcServers;
+  std::vector<float> tensorSplit;
   // Where loading reports its progress (0..1), read by JS while it waits: a float in a
   // SharedArrayBuffer that the caller keeps alive until the load settles; null: not reported.
   float* progress = nullptr;
@@ -55,9 +60,11 @@ class ModelCore {
   // A hash of the vocabulary (type, size, special tokens, token texts): equal for tokenizers
   // that give every id the same meaning.
   uint64_t vocabFingerprint() const { return vocabFingerprint_; }
+  // Throws RPC_UNAVAILABLE when the connection to one of its RPC workers failed since it loaded.
+  void checkRpc() const { specdec::checkRpc(rpcBaseline_); }
 
  private:
-  ModelCore(llama_model* model, ModelOptions options);
+  ModelCore(llama_model* model, ModelOptions options, RpcBaseline rpcBaseline);
 
   llama_model* model_;
   const llama_vocab* vocab_;
@@ -65,6 +72,7 @@ class ModelCore {
   int32_t nVocab_;
   std::vector<std::string> pieces_;
   uint64_t vocabFingerprint_ = 0;
+  RpcBaseline rpcBaseline_;
 };
 
 // The JS handle of a ModelCore (class Model in the addon's exports).

@@ -5,7 +5,7 @@ import path from "node:path";
 
 import { describe, expect, it } from "vitest";
 
-import { MAIN, repoRoot, tempDir } from "./helpers/env.js";
+import { MAIN, benchPrompts, repoRoot, tempDir } from "./helpers/env.js";
 
 const cli = path.join(repoRoot, "dist/cli.js");
 
@@ -54,6 +54,51 @@ describe("specdec CLI", () => {
     const r = run("generate", "-m", MAIN, "-d", draft, "--lookahead", "-p", "def fib(n):", "-n", "24", "--temp", "0", "-t", "2");
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/draftModel \d+\/\d+, lookup \d+\/\d+, lookahead \d+\/\d+/);
+    const tuned = run("generate", "-m", MAIN, "--lookup-ngram", "1:3", "--lookup-max", "4", "--fixed-draft", "-p", "def fib(n):", "-n", "24", "--temp", "0", "-t", "2");
+    expect(tuned.status).toBe(0);
+    expect(tuned.stdout).toBe(run("generate", "-m", MAIN, "--no-lookup", "-p", "def fib(n):", "-n", "24", "--temp", "0", "-t", "2").stdout);
+    expect(run("generate", "-m", MAIN, "--lookup-ngram", "1:2:3", "-p", "x").stderr).toMatch(/--lookup-ngram must be <min> or <min>:<max>/);
+    expect(run("generate", "-m", MAIN, "--lookup-max", "99", "-p", "x").stderr).toMatch(/INVALID_ARGUMENT/);
+  });
+
+  it("bench: every system in turns, a report with charts, llama.cpp's timings read from its output", () => {
+    const dir = tempDir();
+    const all = benchPrompts();
+    const prompts = path.join(dir, "prompts.jsonl");
+    const chosen = [all.find((p) => p.kind === "complete")!, all.find((p) => p.kind === "grounded")!];
+    fs.writeFileSync(prompts, chosen.map((p) => JSON.stringify({ ...p, n_predict: 24 })).join("\n") + "\n");
+    // Stand-ins for llama.cpp's tools that print its timing lines: plain 50 tokens in 100 ms, lookup
+    // 100 tokens in 0.1 s, so lookup is exactly 2x.
+    const tools = path.join(dir, "llama-bin");
+    fs.mkdirSync(tools);
+    const tool = (name: string, out: string) => fs.writeFileSync(path.join(tools, name), `#!/bin/sh\necho '${out}' >&2\n`, { mode: 0o755 });
+    tool("llama-completion", "llama_perf_context_print: prompt eval time = 10.00 ms / 100 tokens\nllama_perf_context_print:        eval time =     100.00 ms /    50 runs");
+    tool("llama-lookup", "decoded  100 tokens in 0.100 seconds, speed: 1000 t/s\naccept    = 75.000%");
+    tool("llama-speculative-simple", "decoded   25 tokens in 0.100 seconds\naccept    = 50.000%");
+    const draft = path.join(path.dirname(MAIN), "draft-q8_0.gguf");
+    const out = path.join(dir, "report");
+    const r = spawnSync(process.execPath, [cli, "bench", "-m", MAIN, "-d", draft, "--prompts", prompts, "--rounds", "2", "--llama-cpp", tools, "-o", out], { encoding: "utf8", timeout: 110_000 });
+    expect(r.stderr).toMatch(/\[28\/28\] done/);
+    expect(r.status).toBe(0);
+    const md = fs.readFileSync(path.join(out, "report.md"), "utf8");
+    for (const name of ["specdec plain", "specdec + lookup", "specdec + draft", "specdec + draft + lookup", "llama.cpp plain", "llama.cpp lookup", "llama.cpp + draft"]) {
+      expect(md).toContain(`| ${name} |`);
+    }
+    expect(md).toContain("| llama.cpp lookup | complete | **2.00x** | 2.00, 2.00 | 2.00 |");
+    expect(md).toContain("| llama.cpp + draft | grounded | **0.50x** |");
+    expect(md).toMatch(/\| llama\.cpp plain \| 500\.0 \| 500\.0 \| - \|/);
+    // Greedy speculation gives plain decoding's text.
+    for (const name of ["specdec + lookup", "specdec + draft", "specdec + draft + lookup"]) expect(md).toContain(`- ${name}: 2/2 identical`);
+    for (const chart of ["speedup.svg", "tokens-per-second.svg", "acceptance.svg"]) {
+      expect(fs.readFileSync(path.join(out, chart), "utf8")).toMatch(/^<svg[^]*<\/svg>\n$/);
+    }
+    // Bad inputs: said, exit 2, no stack trace.
+    const missing = run("bench", "-m", MAIN, "--prompts", path.join(dir, "none.jsonl"), "-o", out);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read the prompts file/);
+    const noTools = run("bench", "-m", MAIN, "--prompts", prompts, "--llama-cpp", dir, "-o", out);
+    expect(noTools.status).toBe(2);
+    expect(noTools.stderr).toMatch(/--llama-cpp: no llama-completion in/);
   });
 
   it("usage errors exit with 2 and the usage text", () => {

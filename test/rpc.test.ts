@@ -1,0 +1,151 @@
+// The main model on RPC workers (`specdec rpc-server` child processes on loopback ports), the
+// drafters local: the same greedy text as a local model, and a worker lost mid-generation is a
+// typed error, after which the worker can be started again and the model reloaded.
+import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+
+import { loadModel, SpecdecError, type Model } from "../lib/index.js";
+import { MAIN, benchPrompts, repoRoot, sharedModels } from "./helpers/env.js";
+import { plainGreedy } from "./helpers/plain.js";
+
+const cli = path.join(repoRoot, "dist/cli.js");
+const children = new Set<ChildProcess>();
+const models: Model[] = [];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `specdec rpc-server` on a loopback port and waits until it serves. */
+async function startWorker(port?: number): Promise<{ endpoint: string; child: ChildProcess; port: number }> {
+  port ??= await freePort();
+  const child = spawn(process.execPath, [cli, "rpc-server", "--port", String(port), "-t", "1"], { stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  let err = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`rpc-server did not start:\n${err}`)), 30_000);
+    child.stderr!.on("data", (d) => {
+      err += d;
+      if (err.includes("serving at")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`rpc-server exited with ${code}:\n${err}`));
+    });
+  });
+  child.stdout!.resume();
+  return { endpoint: `127.0.0.1:${port}`, child, port };
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+async function load(file: string, options = {}): Promise<Model> {
+  const m = await loadModel(file, options);
+  models.push(m);
+  return m;
+}
+
+afterEach(async () => {
+  for (const m of models.splice(0)) m.dispose();
+  await Promise.all([...children].map(kill));
+});
+afterAll(async () => {
+  await Promise.all([...children].map(kill));
+});
+
+const prompts = benchPrompts()
+  .filter((p) => p.kind === "complete")
+  .slice(0, 2)
+  .map((p) => ({ prompt: p.prompt, maxTokens: 48 }));
+
+describe("RPC workers", () => {
+  it("main-q8_0 split across two workers: plain and speculative greedy text equal the local model's", async () => {
+    const local = await load(MAIN);
+    const expected = await plainGreedy(local, prompts);
+    const [a, b] = await Promise.all([startWorker(), startWorker()]);
+    const remote = await load(MAIN, { rpcServers: [a.endpoint, b.endpoint], tensorSplit: [1, 1] });
+    expect((await plainGreedy(remote, prompts)).map((r) => r.text)).toEqual(expected.map((r) => r.text));
+
+    const draft = await load(path.join(sharedModels, "draft-q8_0.gguf"));
+    const session = await remote.createSession({ contextSize: 2048, threads: 2, draft: { model: draft }, drafters: [{ type: "lookup" }] });
+    try {
+      for (const [i, p] of prompts.entries()) {
+        const r = await session.complete(p.prompt, { maxTokens: p.maxTokens, temperature: 0 });
+        expect(r.text).toBe(expected[i].text);
+        expect(r.stats.accepted).toBeGreaterThan(0);
+      }
+    } finally {
+      session.dispose();
+    }
+  });
+
+  it("a worker killed mid-generation: RPC_UNAVAILABLE, no crash; restarted, the model loads and generates again", async () => {
+    const local = await load(MAIN);
+    const [expected] = await plainGreedy(local, prompts.slice(0, 1));
+    const a = await startWorker();
+    const b = await startWorker();
+    const remote = await load(MAIN, { rpcServers: [a.endpoint, b.endpoint] });
+    const session = await remote.createSession({ contextSize: 2048, threads: 2, drafters: [] });
+    let chunks = 0;
+    let caught: unknown;
+    try {
+      for await (const _ of session.generate(prompts[0].prompt, { maxTokens: 1000, temperature: 0 })) {
+        if (++chunks === 2) await kill(b.child);
+      }
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(SpecdecError);
+    expect((caught as SpecdecError).code).toBe("RPC_UNAVAILABLE");
+    expect((caught as SpecdecError).message).toContain(b.endpoint);
+    // The model's layers on the lost worker are gone: every later use says so.
+    await expect(session.complete("x", { maxTokens: 4 })).rejects.toMatchObject({ code: "RPC_UNAVAILABLE" });
+    await expect(remote.createSession({ contextSize: 512 })).rejects.toMatchObject({ code: "RPC_UNAVAILABLE" });
+    session.dispose();
+
+    // Loading while the worker is down: a typed error at once.
+    await expect(loadModel(MAIN, { rpcServers: [a.endpoint, b.endpoint] })).rejects.toMatchObject({ code: "RPC_UNAVAILABLE" });
+    // Back on the same port: load again, same text.
+    await startWorker(b.port);
+    const again = await load(MAIN, { rpcServers: [a.endpoint, b.endpoint] });
+    expect((await plainGreedy(again, prompts.slice(0, 1)))[0].text).toBe(expected.text);
+  });
+
+  it("bad RPC options and unreachable workers are typed errors", async () => {
+    const port = await freePort();
+    await expect(loadModel(MAIN, { rpcServers: [`127.0.0.1:${port}`] })).rejects.toMatchObject({ code: "RPC_UNAVAILABLE" });
+    for (const bad of ["localhost", "127.0.0.1:0", "127.0.0.1:70000", ":50052", "a b:1"]) {
+      await expect(loadModel(MAIN, { rpcServers: [bad] })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    }
+    await expect(loadModel(MAIN, { tensorSplit: [1] })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(loadModel(MAIN, { rpcServers: [`127.0.0.1:${port}`], tensorSplit: [0, 0] })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    const a = await startWorker();
+    await expect(loadModel(MAIN, { rpcServers: [a.endpoint], tensorSplit: [1, 1, 1] })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    // A second worker on a port in use: exit 1 with the reason, not a crash.
+    const second = spawn(process.execPath, [cli, "rpc-server", "--port", String(a.port)], { stdio: ["ignore", "pipe", "pipe"] });
+    children.add(second);
+    let err = "";
+    second.stderr!.on("data", (d) => (err += d));
+    const code = await new Promise((resolve) => second.once("exit", resolve));
+    expect(code).toBe(1);
+    expect(err).toMatch(/RPC_UNAVAILABLE: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+  });
+});
