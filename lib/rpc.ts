@@ -26,11 +26,13 @@ export interface RpcServer {
   stopped: Promise<never>;
 }
 
+let serving: string | undefined;
+
 /**
  * Serves this machine's GPUs (or else its CPU) as a ggml RPC worker: a client's
  * `loadModel(path, { rpcServers: ["host:port"] })` puts model layers here. One client at a time;
  * a client's buffers are freed when its connection ends. Runs on a thread of its own until the
- * process ends.
+ * process ends; one per process.
  *
  * @throws SpecdecError RPC_UNAVAILABLE (cannot listen there), INVALID_ARGUMENT
  */
@@ -40,6 +42,7 @@ export async function serveRpc(options: RpcServerOptions = {}): Promise<RpcServe
   const port = o.port === undefined ? 50052 : v.integer("port", o.port, 1, 65535);
   const threads = o.threads === undefined ? os.availableParallelism() : v.integer("threads", o.threads, 1, 1024);
   const memoryMiB = o.memoryMiB === undefined ? 0 : v.number("memoryMiB", o.memoryMiB, 1, 2 ** 32);
+  if (serving) throw new SpecdecError("INVALID_ARGUMENT", `this process already serves RPC at ${serving}`);
   // ggml's server only prints when it cannot listen: find that out first, with a typed error.
   await new Promise<void>((resolve, reject) => {
     const probe = net.createServer();
@@ -49,6 +52,7 @@ export async function serveRpc(options: RpcServerOptions = {}): Promise<RpcServe
     probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
   });
   const endpoint = host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+  serving = endpoint;
   const stopped = wrapNative(() => addon.rpcServe(endpoint, { threads, memoryBytes: Math.round(memoryMiB * 2 ** 20) })).then(() => {
     throw new SpecdecError("RPC_UNAVAILABLE", `the RPC server at ${endpoint} stopped`);
   });

@@ -1,8 +1,10 @@
 #include "rpc.h"
 
+#include <memory>
+#include <thread>
+
 #include "args.h"
 #include "errors.h"
-#include "worker.h"
 
 #ifdef SPECDEC_RPC
 #include "ggml-backend-impl.h"
@@ -87,10 +89,20 @@ Napi::Value RpcServe(const Napi::CallbackInfo& info) {
       if (devices.size() > 1) fail("INVALID_ARGUMENT", "a memory limit applies to one device; this machine has several");
       devices[0] = MemoryLimitedDevice::wrap(devices[0], memoryBytes);
     }
-    return PromiseWorker<bool>::Run(env, [endpoint, threads, devices]() mutable -> bool {
+    // A thread of its own, not the libuv pool: the server never returns, and Node waits for the
+    // pool's threads when the process exits. The promise settles only if serving stops.
+    auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+    auto settle = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                                "specdec rpc server", 0, 1);
+    std::thread([endpoint, threads, devices, deferred, settle]() mutable {
       ggml_backend_rpc_start_server(endpoint.c_str(), nullptr, threads, devices.size(), devices.data());
-      fail("RPC_UNAVAILABLE", "the RPC server at " + endpoint + " stopped: cannot listen there (address in use?)");
-    }, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+      settle.BlockingCall([endpoint, deferred](Napi::Env env, Napi::Function) {
+        deferred->Reject(makeError(env, "RPC_UNAVAILABLE", "the RPC server at " + endpoint +
+                                                               " stopped: cannot listen there (address in use?)").Value());
+      });
+      settle.Release();
+    }).detach();
+    return deferred->Promise();
   } catch (const SpecdecException& e) {
     throw makeError(env, e);
   }

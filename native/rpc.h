@@ -25,7 +25,7 @@ std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpo
 // forgotten the model's tensors and KV cache, so the model must be loaded again.
 void checkRpc(const RpcBaseline& baseline);
 
-// rpcServe(endpoint, threads, memoryBytes) -> Promise that settles only if serving stops (it
+// rpcServe(endpoint, { threads, memoryBytes }) -> Promise that settles only if serving stops (it
 // could not listen): serves this machine's GPUs, or else its CPU, to RPC clients, one client at a
 // time. memoryBytes > 0: the memory the device reports to clients (which size their default
 // layer split by it).

@@ -147,5 +147,9 @@ describe("RPC workers", () => {
     const code = await new Promise((resolve) => second.once("exit", resolve));
     expect(code).toBe(1);
     expect(err).toMatch(/RPC_UNAVAILABLE: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+    // Ctrl-C ends a worker (the server thread does not hold the process).
+    const exited = new Promise((resolve) => a.child.once("exit", resolve));
+    a.child.kill("SIGINT");
+    expect(await exited).toBe(0);
   });
 });
