@@ -56,7 +56,8 @@ options:
   -p, --prompt <text>     prompt text (generate: required)
   -d, --draft <file>      draft model for speculative decoding (same vocabulary)
       --draft-max <n>     most tokens the draft model drafts per round (default 4)
-      --no-lookup         no lookup drafter (on by default: it drafts from the prompt and the output)
+      --lookup            the lookup drafter: it drafts from the prompt and the output (on by default)
+      --no-lookup         no lookup drafter
       --lookup-ngram <min>[:<max>]  ending lengths lookup matches, in tokens (default 2:4)
       --lookup-max <n>    most tokens lookup drafts per round (default 8)
       --retrieval <file>  a datastore (specdec datastore build) to draft from
@@ -84,6 +85,7 @@ const SESSION_FLAGS = {
   model: { type: "string", short: "m" },
   draft: { type: "string", short: "d" },
   "draft-max": { type: "string" },
+  lookup: { type: "boolean" },
   "no-lookup": { type: "boolean" },
   "lookup-ngram": { type: "string" },
   "lookup-max": { type: "string" },
@@ -112,6 +114,7 @@ interface SessionFlags {
   model?: string;
   draft?: string;
   "draft-max"?: string;
+  lookup?: boolean;
   "no-lookup"?: boolean;
   "lookup-ngram"?: string;
   "lookup-max"?: string;
@@ -164,6 +167,7 @@ async function draftersFromFlags(values: SessionFlags): Promise<DrafterOptions[]
   const adaptive = values["fixed-draft"] ? false : undefined;
   const [ngramMin, ngramMax] = range("lookup-ngram", values["lookup-ngram"]);
   const [minMatch, maxMatch] = range("retrieval-match", values["retrieval-match"]);
+  if (values.lookup && values["no-lookup"]) throw new UsageError("--lookup and --no-lookup contradict each other");
   const drafters: DrafterOptions[] = [];
   if (!values["no-lookup"]) drafters.push({ type: "lookup", ngramMin, ngramMax, maxTokens: num("lookup-max", values["lookup-max"]), adaptive });
   if (values.retrieval) {
