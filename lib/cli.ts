@@ -50,6 +50,8 @@ rpc-server: serves this machine's GPUs (or else its CPU) as a worker that holds 
 layers for other specdec processes (--rpc host:port,... in generate, chat, serve, bench). The RPC
 protocol has NO authentication: anyone who can reach the port can use the machine and read what
 it holds. It binds to 127.0.0.1 unless --host says otherwise; expose it only on a trusted network.
+-t: CPU threads (default: every processor); --mem: the memory it reports to clients, who share
+layers by it unless --tensor-split says otherwise.
 
 options:
   -m, --model <file>      GGUF model (required)
