@@ -26,9 +26,9 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts `specdec rpc-server` on a loopback port and waits until it serves. */
-async function startWorker(port?: number): Promise<{ endpoint: string; child: ChildProcess; port: number }> {
+async function startWorker(port?: number, ...extra: string[]): Promise<{ endpoint: string; child: ChildProcess; port: number; stdout: () => string }> {
   port ??= await freePort();
-  const child = spawn(process.execPath, [cli, "rpc-server", "--port", String(port), "-t", "1"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [cli, "rpc-server", "--port", String(port), "-t", "1", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   child.once("exit", () => children.delete(child));
   let err = "";
@@ -46,8 +46,9 @@ async function startWorker(port?: number): Promise<{ endpoint: string; child: Ch
       reject(new Error(`rpc-server exited with ${code}:\n${err}`));
     });
   });
-  child.stdout!.resume();
-  return { endpoint: `127.0.0.1:${port}`, child, port };
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  return { endpoint: `127.0.0.1:${port}`, child, port, stdout: () => out };
 }
 
 async function kill(child: ChildProcess): Promise<void> {
@@ -147,6 +148,9 @@ describe("RPC workers", () => {
     const code = await new Promise((resolve) => second.once("exit", resolve));
     expect(code).toBe(1);
     expect(err).toMatch(/RPC_UNAVAILABLE: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+    // --mem: the memory the worker's device reports.
+    const limited = await startWorker(undefined, "--mem", "1000");
+    await expect.poll(limited.stdout, { timeout: 10_000 }).toMatch(/CPU: .*\(1000 MiB, 1000 MiB free\)/);
     // Ctrl-C ends a worker (the server thread does not hold the process).
     const exited = new Promise((resolve) => a.child.once("exit", resolve));
     a.child.kill("SIGINT");
