@@ -29,8 +29,8 @@ const results: RoundResults = [
   [
     new Map([["a", r(100, { text: "A" })], ["b", r(100, { text: "B" })], ["c", r(100, { text: "C" })], ["d", r(100, { text: "D" })]]),
     new Map([
-      ["a", r(200, { text: "A", draftedAt: [10, 8], acceptedAt: [9, 4] })],
-      ["b", r(300, { text: "B", draftedAt: [10, 4], acceptedAt: [5, 2] })],
+      ["a", r(200, { text: "A", draftedAt: [10, 8], acceptedAt: [9, 4], drafters: [{ name: "lookup", proposed: 18, accepted: 13 }] })],
+      ["b", r(300, { text: "B", draftedAt: [10, 4], acceptedAt: [5, 2], drafters: [{ name: "lookup", proposed: 14, accepted: 7 }] })],
       ["c", r(250, { text: "c!", draftedAt: [0], acceptedAt: [0] })],
       ["d", r(150, { text: "D" })],
     ]),
@@ -94,6 +94,7 @@ describe("benchmark report", () => {
     expect(md).toContain("| drafting | text | **1.75x** | 1.50, 2.00 | 1.50 |");
     expect(md).toContain("- drafting: 3/4 identical");
     expect(md).toContain("| drafting | 70% | 50% |");
+    expect(md).toContain("| drafting | lookup | 32 | 20 | 63% |");
     expect(md).toContain("![speedup over plain decoding](speedup.svg)");
     const json = JSON.parse(fs.readFileSync(path.join(dir, "results.json"), "utf8"));
     expect(json.systems[1].rounds[0].a.tokensPerSecond).toBe(200);

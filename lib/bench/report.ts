@@ -114,6 +114,28 @@ export function writeReport(dir: string, input: ReportInput): string[] {
     lines.push("");
   }
 
+  const byDrafter = specdecDrafting.flatMap(({ s, i }) => {
+    const sums = new Map<string, { proposed: number; accepted: number }>();
+    for (const round of results) {
+      for (const r of round[i].values()) {
+        for (const d of r.drafters ?? []) {
+          const t = sums.get(d.name) ?? { proposed: 0, accepted: 0 };
+          t.proposed += d.proposed;
+          t.accepted += d.accepted;
+          sums.set(d.name, t);
+        }
+      }
+    }
+    return [...sums].map(([name, t]) => ({ system: s.name, name, ...t }));
+  });
+  if (byDrafter.length) {
+    lines.push("## By drafter", "");
+    lines.push("Over every prompt and round: tokens each drafter proposed and the main model kept (a token two drafters proposed at the same place counts for both).", "");
+    lines.push("| system | drafter | proposed | kept | share kept |", "| --- | --- | --- | --- | --- |");
+    for (const d of byDrafter) lines.push(`| ${d.system} | ${d.name} | ${d.proposed} | ${d.accepted} | ${d.proposed ? `${fmt((100 * d.accepted) / d.proposed, 0)}%` : "-"} |`);
+    lines.push("");
+  }
+
   const specdecPlain = systems.findIndex((s) => s.tool === "specdec" && s.plain);
   if (temperature === 0 && specdecPlain >= 0) {
     lines.push("## Exactness", "");

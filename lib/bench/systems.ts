@@ -28,6 +28,8 @@ export interface PromptResult {
   /** By draft position: tokens checked and kept (specdec only). */
   draftedAt?: number[];
   acceptedAt?: number[];
+  /** By drafter: tokens proposed and kept (specdec only). */
+  drafters?: { name: string; proposed: number; accepted: number }[];
   /** The generated text (where the system gives it apart from its logs). */
   text?: string;
 }
@@ -69,6 +71,7 @@ export function specdecSystem(name: string, model: Model, session: SessionOption
           acceptance: plain ? undefined : st.acceptanceRate,
           draftedAt: st.draftedAt,
           acceptedAt: st.acceptedAt,
+          drafters: st.drafters.map(({ name, proposed, accepted }) => ({ name, proposed, accepted })),
           text: r.text,
         };
       } finally {
