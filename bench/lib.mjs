@@ -92,3 +92,21 @@ export function median(xs) {
 export function machineLine() {
   return `${os.cpus()[0]?.model ?? "?"}, ${os.availableParallelism()} processors; ${new Date().toISOString()}`;
 }
+
+/**
+ * A runner's body for a system of `specdec bench` (dist/bench/systems.js): reads the JSON job
+ * from argv[2], runs each prompt, prints one JSON line per prompt as runRounds expects.
+ */
+export async function runJob(makeSystem) {
+  const job = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+  const settings = { threads: job.threads, contextSize: job.ctx, temperature: job.temperature, seed: job.seed ?? 1 };
+  const system = makeSystem(job, settings);
+  try {
+    for (const p of job.prompts) {
+      const r = await system.run({ id: p.id, kind: p.kind, prompt: p.prompt, maxTokens: p.n_predict });
+      console.log(JSON.stringify({ id: p.id, tokens: r.tokens, tps: r.tokensPerSecond, acceptance: r.acceptance ?? null, text: r.text }));
+    }
+  } finally {
+    await system.close?.();
+  }
+}

@@ -24,13 +24,6 @@ export interface LoadModelOptions {
   onProgress?: (fraction: number) => void;
 }
 
-/** Checks a "host:port" endpoint (an IPv6 host in brackets). */
-export function endpoint(name: string, s: string): string {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(s);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new SpecdecError("INVALID_ARGUMENT", `${name}: "${s}" is not host:port`);
-  return s;
-}
-
 /** What a GGUF file says about its model. */
 export type ModelInfo = NativeModelInfo;
 
@@ -49,7 +42,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   v.string("path", path);
   const o = v.optionsObject("options", options);
   const gpuLayers = o.gpuLayers === undefined || o.gpuLayers === "auto" ? -1 : v.integer("gpuLayers", o.gpuLayers, 0, 100000);
-  const rpcServers = v.maybe(o.rpcServers, (x) => v.stringArray("rpcServers", x).map((s) => endpoint("rpcServers", s)));
+  const rpcServers = v.maybe(o.rpcServers, (x) => v.stringArray("rpcServers", x).map((s) => v.endpoint("rpcServers", s)));
   const tensorSplit = v.maybe(o.tensorSplit, (x) => {
     if (!Array.isArray(x) || !x.length) throw new SpecdecError("INVALID_ARGUMENT", "tensorSplit must be a non-empty array of numbers");
     const split = x.map((w, i) => v.number(`tensorSplit[${i}]`, w, 0, 1e9));

@@ -79,3 +79,10 @@ export function func(name: string, v: unknown): (...args: never[]) => unknown {
   if (typeof v !== "function") invalid(name, "a function", v);
   return v as (...args: never[]) => unknown;
 }
+
+/** A "host:port" endpoint (an IPv6 host in brackets). */
+export function endpoint(name: string, v: string): string {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) invalid(name, "host:port", v);
+  return v;
+}

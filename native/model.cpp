@@ -62,11 +62,7 @@ std::shared_ptr<ModelCore> ModelCore::load(const ModelOptions& options) {
   std::vector<float> split(llama_max_devices(), 0.0f);
   if (!options.rpcServers.empty()) {
     devices = rpcDevices(options.rpcServers, rpcBaseline);
-    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
-      ggml_backend_dev_t dev = ggml_backend_dev_get(i);
-      auto type = ggml_backend_dev_type(dev);
-      if (type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU) devices.push_back(dev);
-    }
+    for (ggml_backend_dev_t dev : localGpuDevices()) devices.push_back(dev);
     if (devices.size() > split.size()) fail("INVALID_ARGUMENT", "more devices than llama.cpp supports");
     if (options.tensorSplit.size() > devices.size()) {
       fail("INVALID_ARGUMENT", "tensorSplit has " + std::to_string(options.tensorSplit.size()) + " weights for " +

@@ -13,6 +13,16 @@
 
 namespace specdec {
 
+std::vector<ggml_backend_dev_t> localGpuDevices() {
+  std::vector<ggml_backend_dev_t> devices;
+  for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    auto type = ggml_backend_dev_type(dev);
+    if (type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU) devices.push_back(dev);
+  }
+  return devices;
+}
+
 #ifdef SPECDEC_RPC
 
 std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpoints, RpcBaseline& baseline) {
@@ -78,12 +88,7 @@ Napi::Value RpcServe(const Napi::CallbackInfo& info) {
     size_t threads = (size_t)optInt(o, "threads", 1, 1, 1024);
     size_t memoryBytes = (size_t)optNumber(o, "memoryBytes", 0, 0, 9.0e15);
     // GPUs if there are any, else the CPU (as llama.cpp's rpc-server chooses).
-    std::vector<ggml_backend_dev_t> devices;
-    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
-      ggml_backend_dev_t dev = ggml_backend_dev_get(i);
-      auto type = ggml_backend_dev_type(dev);
-      if (type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU) devices.push_back(dev);
-    }
+    std::vector<ggml_backend_dev_t> devices = localGpuDevices();
     if (devices.empty()) devices.push_back(ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU));
     if (memoryBytes > 0) {
       if (devices.size() > 1) fail("INVALID_ARGUMENT", "a memory limit applies to one device; this machine has several");

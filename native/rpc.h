@@ -21,6 +21,9 @@ using RpcBaseline = std::vector<std::pair<std::string, uint64_t>>;
 // RPC backend.
 std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpoints, RpcBaseline& baseline);
 
+// This machine's GPUs (discrete or integrated), in ggml's order.
+std::vector<ggml_backend_dev_t> localGpuDevices();
+
 // Throws RPC_UNAVAILABLE when a connection of the baseline failed since: the worker has
 // forgotten the model's tensors and KV cache, so the model must be loaded again.
 void checkRpc(const RpcBaseline& baseline);

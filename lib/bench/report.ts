@@ -100,7 +100,7 @@ export function writeReport(dir: string, input: ReportInput): string[] {
   lines.push("## Tokens per second", "");
   lines.push(`| system | ${kinds.map((k) => `${k} (t/s)`).join(" | ")} | drafted tokens kept |`, `| --- | ${kinds.map(() => "---").join(" | ")} | --- |`);
   systems.forEach((s, i) => {
-    const acc = [...results.flatMap((round) => [...round[i].values()])].map((r) => r.acceptance).filter((a): a is number => a !== undefined);
+    const acc = results.flatMap((round) => [...round[i].values()]).map((r) => r.acceptance).filter((a): a is number => a !== undefined);
     lines.push(`| ${s.name} | ${tps[i].map((v) => fmt(v, 1)).join(" | ")} | ${acc.length ? `${fmt(100 * median(acc), 0)}%` : "-"} |`);
   });
   lines.push("");

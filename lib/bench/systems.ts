@@ -81,11 +81,11 @@ export function specdecSystem(name: string, model: Model, session: SessionOption
   };
 }
 
-function run(file: string, args: string[]): Promise<string> {
+function run(file: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { encoding: "utf8", maxBuffer: 1 << 26 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${path.basename(file)} failed: ${err.message}\n${stderr.slice(-1500)}`));
-      else resolve(stdout + stderr);
+      else resolve({ stdout, stderr });
     });
   });
 }
@@ -93,7 +93,7 @@ function run(file: string, args: string[]): Promise<string> {
 /**
  * llama.cpp's tools from a folder of its binaries: llama-completion (plain), llama-lookup
  * (n-gram lookup, n-max 8), llama-speculative-simple with a draft model (n-max draftMax).
- * Tokens/s as the tool prints it for the generation phase.
+ * Tokens/s as the tool prints it for the generation phase; llama-completion's text too.
  */
 export function llamaCppSystem(
   name: string,
@@ -112,14 +112,17 @@ export function llamaCppSystem(
     async run(p) {
       const common = ["-m", modelPath, "-p", p.prompt, "-n", String(p.maxTokens), "--temp", String(settings.temperature), "--seed", String(settings.seed), "-t", String(settings.threads), "-c", String(settings.contextSize)];
       if (mode.kind === "plain") {
-        const out = await run(bin, [...common, "-no-cnv", "--no-display-prompt"]);
+        const { stdout, stderr } = await run(bin, [...common, "-no-cnv", "--no-display-prompt"]);
+        const out = stdout + stderr;
         // "eval time = X ms / N runs", not the "prompt eval time" line.
         const m = /(?<!prompt )eval time =\s*([\d.]+) ms \/\s*(\d+) runs/.exec(out);
         if (!m) throw new Error(`${tool} printed no timing:\n${out.slice(-1500)}`);
-        return { tokens: Number(m[2]), tokensPerSecond: (Number(m[2]) * 1000) / Number(m[1]) };
+        const text = stdout.replace(/\n*llama_completion:.*$/s, "");
+        return { tokens: Number(m[2]), tokensPerSecond: (Number(m[2]) * 1000) / Number(m[1]), text };
       }
       const extra = mode.kind === "lookup" ? ["--spec-draft-n-max", "8"] : ["-md", mode.draft, "--spec-type", "draft-simple", "--spec-draft-n-max", String(mode.draftMax)];
-      const out = await run(bin, [...common, ...extra]);
+      const { stdout, stderr } = await run(bin, [...common, ...extra]);
+      const out = stdout + stderr;
       const m = /decoded\s+(\d+) tokens in\s+([\d.]+) seconds/.exec(out);
       if (!m) throw new Error(`${tool} printed no timing:\n${out.slice(-1500)}`);
       const acc = /accept\s+=\s+([\d.]+)%/.exec(out);
