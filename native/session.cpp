@@ -64,8 +64,6 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
   }
   // The drafters, in the order of their figures: the draft model, lookup, retrieval.
   double sizeRatio = 0, paramRatio = 0;
-  int maxTokens = 0;
-  bool adaptive = true;
   if (draftOptions_) {
     EvaluatorOptions d = options.main;
     d.contextSize = options.main.contextSize ? options.main.contextSize : (uint32_t)llama_model_n_ctx_train(model->get());
@@ -75,27 +73,28 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
     const llama_model* draft = draftOptions_->model->get();
     sizeRatio = (double)llama_model_size(draft) / (double)llama_model_size(model->get());
     paramRatio = (double)llama_model_n_params(draft) / (double)llama_model_n_params(model->get());
-    maxTokens = draftOptions_->maxTokens;
-    adaptive = draftOptions_->adaptive;
   }
+  // The free drafters' length and whether it adapts: the first one's say.
+  int freeMaxTokens = 0;
+  std::optional<bool> freeAdaptive;
   if (options.lookup) {
     drafters_.push_back({"lookup", options.lookup->maxTokens, false, std::make_unique<LookupDrafter>(options.lookup->lookup)});
-    maxTokens = std::max(maxTokens, options.lookup->maxTokens);
-    if (!draftOptions_) adaptive = options.lookup->adaptive;
+    freeMaxTokens = std::max(freeMaxTokens, options.lookup->maxTokens);
+    if (!freeAdaptive) freeAdaptive = options.lookup->adaptive;
   }
   if (options.retrieval) {
     drafters_.push_back({"retrieval", options.retrieval->maxTokens, false,
                          std::make_unique<RetrievalDrafter>(options.retrieval->store, options.retrieval->retrieval)});
-    maxTokens = std::max(maxTokens, options.retrieval->maxTokens);
-    if (!draftOptions_ && !options.lookup) adaptive = options.retrieval->adaptive;
+    freeMaxTokens = std::max(freeMaxTokens, options.retrieval->maxTokens);
+    if (!freeAdaptive) freeAdaptive = options.retrieval->adaptive;
   }
   if (options.lookahead) {
     auto drafter = std::make_unique<LookaheadDrafter>(options.lookahead->lookahead);
     lookahead_ = drafter.get();
     const int32_t length = options.lookahead->lookahead.ngram - 1;
     drafters_.push_back({"lookahead", length, false, std::move(drafter)});
-    maxTokens = std::max(maxTokens, length);
-    if (!draftOptions_ && !options.lookup && !options.retrieval) adaptive = false;  // its window runs every round
+    freeMaxTokens = std::max(freeMaxTokens, length);
+    if (!freeAdaptive) freeAdaptive = false;  // its window runs every round
   }
   proposals_.resize(drafters_.size());
   for (const auto& d : drafters_) freeDrafters_ = freeDrafters_ || !d.costly;
@@ -105,7 +104,18 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
   EvaluatorOptions mainOptions = options.main;
   mainOptions.branches = std::max(maxLeaves_ - 1, 0) + (lookahead_ ? lookahead_->sequences() : 0);
   main_ = std::make_unique<Evaluator>(std::move(model), mainOptions, threadpool_.get(), batchPool, &abort_);
-  if (!drafters_.empty()) controller_ = std::make_unique<DraftController>(maxTokens, adaptive, sizeRatio, paramRatio);
+  // With free drafters, controller_ sets their length and draftController_ decides, in the rounds
+  // where they fall short, whether and how far the draft model drafts (measured on those rounds
+  // only: the places the free drafters cannot guess are the hard ones). A draft model alone has
+  // controller_.
+  if (freeDrafters_) {
+    controller_ = std::make_unique<DraftController>(freeMaxTokens, *freeAdaptive, 0.0, 0.0);
+    if (draftOptions_) {
+      draftController_ = std::make_unique<DraftController>(draftOptions_->maxTokens, draftOptions_->adaptive, sizeRatio, paramRatio);
+    }
+  } else if (draftOptions_) {
+    controller_ = std::make_unique<DraftController>(draftOptions_->maxTokens, draftOptions_->adaptive, sizeRatio, paramRatio);
+  }
 }
 
 void SessionCore::pauseThreads() {
@@ -166,7 +176,9 @@ void SessionCore::evalPromptChunk() {
   if (promptDone_ == prompt_.size()) {
     nextLogits_ = main_->logits(-1);
     stats_.promptMs = msSince(phaseStart_);
-    if (controller_) controller_->recordPrefill(prompt_.size() - stats_.reusedTokens, stats_.promptMs);
+    for (DraftController* c : {controller_.get(), draftController_.get()}) {
+      if (c) c->recordPrefill(prompt_.size() - stats_.reusedTokens, stats_.promptMs);
+    }
     phase_ = Phase::Decode;
     phaseStart_ = Clock::now();
   }
@@ -307,22 +319,30 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
                                          (int64_t)contextSize() - (int64_t)(main_->tokens().size() + pending_.size()) - 1);
   // The drafters that cost next to nothing (lookup, retrieval, lookahead) go first. When one of
   // them proposes the whole length, the draft model is not asked: its tokens cost time and the
-  // round has a full guess already. Otherwise the draft model's proposal is the primary path.
-  const size_t maxNodes = std::min((size_t)std::max<int64_t>(room, 0), controller_->nodeBudget(k));
+  // round has a full guess already. Otherwise its controller says whether it drafts, and how
+  // far; its proposal is then the primary path.
+  size_t maxNodes = std::min((size_t)std::max<int64_t>(room, 0), controller_->nodeBudget(k));
   size_t longestFree = 0;
   for (size_t i = 0; i < drafters_.size(); i++) {
     if (drafters_[i].costly) continue;
+    proposals_[i].clear();
     if (drafters_[i].resting > 0) {
       drafters_[i].resting--;
-      proposals_[i].clear();
       continue;
     }
+    if (k == 0) continue;
     drafters_[i].drafter->proposeAll(history_, std::min(k, drafters_[i].maxTokens), *sampler_, proposals_[i]);
     for (const Draft& d : proposals_[i]) longestFree = std::max(longestFree, d.tokens.size());
   }
   for (size_t i = 0; i < drafters_.size(); i++) {
-    if (!drafters_[i].costly || !costlyAllowed_ || longestFree >= (size_t)k) continue;
-    drafters_[i].drafter->propose(history_, std::min(k, drafters_[i].maxTokens), *sampler_, draft_);
+    if (!drafters_[i].costly || longestFree >= (size_t)std::max(k, 1)) continue;
+    int length = std::min(k, drafters_[i].maxTokens);
+    if (draftController_) {
+      draftModelK_ = length = clampDraftLength(draftController_->next(promptCatchUp_, remaining_));
+      if (length <= 0) continue;
+      maxNodes = std::max(maxNodes, std::min((size_t)std::max<int64_t>(room, 0), draftController_->nodeBudget(length)));
+    }
+    drafters_[i].drafter->propose(history_, length, *sampler_, draft_);
     roundCatchUpMs_ += drafters_[i].drafter->lastCatchUpMs();
     tree_.add(draft_, (int)i, maxNodes, maxLeaves_);
   }
@@ -454,26 +474,26 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
   return depth;
 }
 
-// One round of generation: the controller picks a draft length (0: plain), within what the
-// output and the context still allow, and is told what the round produced and took.
+// No more drafts than the output still needs or the context can hold; the verification batch
+// (pending token + drafts) stays within the batch size.
+int SessionCore::clampDraftLength(int k) const {
+  if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);
+  k = std::min<int>(k, (int)contextSize() - (int)main_->tokens().size() - 2);
+  return std::min<int>(k, (int)batchSize() - 1);
+}
+
+// One round of generation: the controllers pick draft lengths (0: plain), within what the
+// output and the context still allow, and are told what the round produced and took.
 void SessionCore::decodeRound(StepResult& out) {
   // The drafter catching up is a cost of drafting (after plain rounds: the text they
   // decoded), except with the prompt: the controller weighs that once, before drafting.
   size_t catchUp = 0;
   for (const auto& d : drafters_) catchUp = std::max(catchUp, d.drafter->catchUp(history_));
-  const size_t promptCatchUp = catchUp > (size_t)stats_.generatedTokens + 1 ? catchUp : 0;
-  const size_t remaining = request_.maxTokens > 0 ? request_.maxTokens - stats_.generatedTokens
-                                                  : contextSize() - history_.size();
-  // With free drafters (lookup, retrieval, lookahead) the round drafts anyway; the draft model
-  // joins once its catch-up pays.
-  int k = controller_ ? controller_->next(freeDrafters_ ? 0 : promptCatchUp, remaining) : 0;
+  promptCatchUp_ = catchUp > (size_t)stats_.generatedTokens + 1 ? catchUp : 0;
+  remaining_ = request_.maxTokens > 0 ? request_.maxTokens - stats_.generatedTokens : contextSize() - history_.size();
+  int k = controller_ ? controller_->next(freeDrafters_ ? 0 : promptCatchUp_, remaining_) : 0;
   if (lookahead_) k = std::max(k, 1);  // the window advances in every round
-  costlyAllowed_ = !promptCatchUp || !freeDrafters_ || controller_->catchUpPays(promptCatchUp, remaining);
-  // No more drafts than the output still needs or the context can hold; the verification
-  // batch (pending token + drafts) stays within the batch size.
-  if (request_.maxTokens > 0) k = std::min<int>(k, request_.maxTokens - stats_.generatedTokens - 1);
-  k = std::min<int>(k, (int)contextSize() - (int)main_->tokens().size() - 2);
-  k = std::min<int>(k, (int)batchSize() - 1);
+  k = clampDraftLength(k);
   // The first round samples from the prompt's logits, with nothing to evaluate: it would make
   // whatever it used look fast, so it is not measured.
   const bool firstRound = stats_.generatedTokens == 0;
@@ -481,19 +501,28 @@ void SessionCore::decodeRound(StepResult& out) {
   const size_t evaluatedBefore = main_->tokens().size();
   const int32_t checkedBefore = stats_.drafted, acceptedBefore = stats_.accepted;
   roundCatchUpMs_ = 0;
+  draftModelK_ = -1;
   int drafted = 0;  // a drafter may have fewer than k tokens to offer, or none
-  if (k > 0) {
+  if (k > 0 || draftController_) {
     drafted = speculativeRound(k, out);
   } else {
     plainRound(out);
   }
   if (controller_ && !firstRound) {
     double ms = msSince(roundStart);
-    if (promptCatchUp) ms -= roundCatchUpMs_;
+    if (promptCatchUp_) ms -= roundCatchUpMs_;
     // Credited with the tokens the main model has evaluated and kept, not those output: a round
     // can output a token whose evaluation the next round pays for (sampled from logits at hand).
-    controller_->recordRound(drafted, (int)(main_->tokens().size() - evaluatedBefore), ms, (int)(stats_.drafted - checkedBefore),
-                             (int)(stats_.accepted - acceptedBefore));
+    const int tokens = (int)(main_->tokens().size() - evaluatedBefore);
+    const int checked = stats_.drafted - checkedBefore, accepted = stats_.accepted - acceptedBefore;
+    // A round the draft model drafted in is its controller's; one it was asked in and declined
+    // is, for that controller, a round without it.
+    if (draftModelK_ > 0) {
+      draftController_->recordRound(draftModelK_, tokens, ms, checked, accepted);
+    } else {
+      if (draftModelK_ == 0) draftController_->recordRound(0, tokens, ms, 0, 0);
+      controller_->recordRound(drafted, tokens, ms, checked, accepted);
+    }
   }
 }
 

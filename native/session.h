@@ -158,6 +158,7 @@ class SessionCore {
   void decodeRound(StepResult& out);
   void plainRound(StepResult& out);
   int speculativeRound(int k, StepResult& out);
+  int clampDraftLength(int k) const;
   Choice verifyPlace(const float* logits, int32_t parent, size_t depth);
   void judgeFreeDrafters(uint32_t keptSources);
   void decodeMain(const llama_token* tokens, int32_t n, bool allLogits);
@@ -185,11 +186,13 @@ class SessionCore {
   std::vector<SessionDrafter> drafters_;
   int maxLeaves_ = 0;  // candidates the drafters offer in a round, at most
   bool freeDrafters_ = false;  // any besides a draft model
-  bool costlyAllowed_ = true;  // whether this round may ask the draft model (its catch-up pays)
+  int draftModelK_ = -1;       // with free drafters: what draftController_ said this round (-1: not asked)
+  size_t promptCatchUp_ = 0, remaining_ = 0;  // of this round, for draftController_
   double roundCatchUpMs_ = 0;  // of this round's drafters, catching up with the text
   LookaheadDrafter* lookahead_ = nullptr;  // in drafters_, when there is one
   std::optional<DraftOptions> draftOptions_;
   std::unique_ptr<DraftController> controller_;
+  std::unique_ptr<DraftController> draftController_;  // the draft model's, beside free drafters
 
   GenerationRequest request_;
   GenerationStats stats_;

@@ -138,9 +138,9 @@ describe("sampling with the lookup drafter keeps the main model's distribution (
   });
   afterAll(() => main.dispose());
 
-  async function sample(options: object) {
+  async function sample(options: object, maxTokens?: number) {
     const session = await main.createSession({ contextSize: 64, ...options });
-    const { c1, c2, n2 } = await sampleFirstTwo(session, prompt, N, T);
+    const { c1, c2, n2 } = await sampleFirstTwo(session, prompt, N, T, maxTokens);
     const totals = session.totals;
     session.dispose();
     const t1 = chiSquare(c1, first, N);
@@ -164,12 +164,17 @@ describe("sampling with the lookup drafter keeps the main model's distribution (
   it("lookup and a sampling draft model in one tree: both positions follow p", async () => {
     // The draft model's token, drawn from its q, is tested first at the first place; lookup's
     // deterministic token is kept when the main model's own draw (from the residual after a
-    // rejection) names it. Lookup proposes 1 token of the round's 2, so the draft model is asked.
+    // rejection) names it. The draft model is asked when lookup falls short of the round's
+    // length: lookup has the len(P) + 1 tokens after P's first occurrence to propose, and the
+    // round's length is 5 (8, as far as 6 tokens to generate allow).
     const draft = await loadModel(tinyModel({ seed: 24 }));
-    const totals = await sample({
-      draft: { model: draft, maxTokens: 2, adaptive: false },
-      drafters: [{ type: "lookup", ngramMin: 1, maxTokens: 1, adaptive: false }],
-    });
+    const totals = await sample(
+      {
+        draft: { model: draft, maxTokens: 2, adaptive: false },
+        drafters: [{ type: "lookup", ngramMin: 1, maxTokens: 8, adaptive: false }],
+      },
+      6,
+    );
     draft.dispose();
     expect(totals.drafters[0].accepted).toBeGreaterThan(0);
     expect(totals.drafters[1].accepted).toBeGreaterThan(0);

@@ -99,12 +99,13 @@ export async function sampleFirstTwo(
   prompt: number[],
   n: number,
   temperature: number,
+  maxTokens = 3,
 ) {
   const c1 = new Map<number, number>();
   const c2 = new Map<number, number>();
   let n2 = 0;
   for (let seed = 0; seed < n; seed++) {
-    const r = await session.complete(prompt, { maxTokens: 3, temperature, topK: 0, topP: 1, minP: 0, seed });
+    const r = await session.complete(prompt, { maxTokens, temperature, topK: 0, topP: 1, minP: 0, seed });
     c1.set(r.tokens[0], (c1.get(r.tokens[0]) ?? 0) + 1);
     if (r.tokens.length > 1) {
       c2.set(r.tokens[1], (c2.get(r.tokens[1]) ?? 0) + 1);
