@@ -5,7 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, setNumerics, type Model, type Session } from "../lib/index.js";
-import { benchPrompts, MAIN } from "./helpers/env.js";
+import path from "node:path";
+
+import { benchPrompts, MAIN, sharedModels } from "./helpers/env.js";
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
@@ -64,4 +66,25 @@ describe("numerics of batched evaluation (main-q8_0)", () => {
     console.log(`fast numerics, batches of 5: max |logit diff| ${diff.toFixed(4)}, argmax flips ${flips}/${tokens.length}`);
     expect(diff).toBeGreaterThan(0);
   });
+});
+
+// Attention heads of other sizes take the same batch-invariant kernels (48 values for draft-q8_0,
+// 32 for tiny-q8_0, against main-q8_0's 64).
+describe("numerics of batched evaluation (draft-q8_0, tiny-q8_0)", () => {
+  for (const name of ["draft-q8_0.gguf", "tiny-q8_0.gguf"]) {
+    it(`exact: ${name}, batches of 2, 5 and 17 are bit-identical to single tokens`, async () => {
+      setNumerics("exact");
+      const model = await loadModel(path.join(sharedModels, name));
+      const session = await model.createSession({ contextSize: 1024, threads: 2 });
+      const text = benchPrompts().map((p) => p.prompt).join("\n");
+      const tokens = (await model.tokenize(text)).slice(0, 600);
+      const single = await session.evaluateLogits(tokens, { batchSize: 1 });
+      for (const batchSize of [2, 5, 17]) {
+        const batched = await session.evaluateLogits(tokens, { batchSize });
+        expect(maxAbsDiff(single, batched), `batch ${batchSize}`).toBe(0);
+      }
+      session.dispose();
+      model.dispose();
+    });
+  }
 });
