@@ -28,8 +28,9 @@ namespace specdec {
 class DraftController {
  public:
   // sizeRatio: draft model size / main model size, the prior for a draft step's cost;
-  // paramRatio: the same for parameters, the price of the draft model's prompt evaluation.
-  DraftController(int maxTokens, bool adaptive, double sizeRatio, double paramRatio);
+  // paramRatio: the same for parameters, the price of the draft model's prompt evaluation;
+  // priorAcceptance: the share of drafts expected to be kept at each position.
+  DraftController(int maxTokens, bool adaptive, double sizeRatio, double paramRatio, double priorAcceptance = 0.7);
 
   // Tokens to draft in the next round (0: decode plainly). catchUp: tokens of the prompt (and
   // of text decoded plainly since) that the drafter has yet to evaluate before its first draft;
@@ -59,6 +60,7 @@ class DraftController {
 
   int maxTokens_;
   bool adaptive_;
+  double priorAcceptance_;
   bool draftingPays_;         // the prior's verdict
   double startSaving_ = 0;    // the share of decoding time the prior expects drafting to save
   double priorSlope_;         // the prior's b / (a + b * k) at k = maxTokens

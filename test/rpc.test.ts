@@ -86,12 +86,13 @@ describe("RPC workers", () => {
     expect((await plainGreedy(remote, prompts)).map((r) => r.text)).toEqual(expected.map((r) => r.text));
 
     const draft = await load(path.join(sharedModels, "draft-q8_0.gguf"));
-    const session = await remote.createSession({ contextSize: 2048, threads: 2, draft: { model: draft }, drafters: [{ type: "lookup" }] });
+    const session = await remote.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, adaptive: false }, drafters: [{ type: "lookup" }] });
     try {
       for (const [i, p] of prompts.entries()) {
         const r = await session.complete(p.prompt, { maxTokens: p.maxTokens, temperature: 0 });
         expect(r.text).toBe(expected[i].text);
         expect(r.stats.accepted).toBeGreaterThan(0);
+        expect(r.stats.drafters.find((d) => d.name === "draftModel")!.proposed).toBeGreaterThan(0);
       }
     } finally {
       session.dispose();
