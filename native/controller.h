@@ -38,10 +38,6 @@ class DraftController {
   int next(size_t catchUp, size_t remaining);
   // The main model evaluated `tokens` prompt tokens in ms.
   void recordPrefill(size_t tokens, double ms);
-  // Whether the drafter's evaluation of catchUp prompt tokens, priced from the main model's
-  // prompt time by the parameter ratio, is outweighed by the prior's saving over the `remaining`
-  // tokens at the measured rate (false while nothing is measured).
-  bool catchUpPays(size_t catchUp, size_t remaining) const;
   // Nodes a token tree of depth k may have: the chain's k, and as many more as fit in a quarter
   // of a round's measured time at the fitted cost per drafted token (no limit before anything is
   // measured, or when not adaptive).
@@ -52,6 +48,10 @@ class DraftController {
   void recordRound(int k, int tokens, double ms, int checked, int accepted);
 
  private:
+  // Whether the drafter's evaluation of catchUp prompt tokens, priced from the main model's
+  // prompt time by the parameter ratio, is outweighed by the prior's saving over the `remaining`
+  // tokens at the measured rate (false while nothing is measured).
+  bool catchUpPays(size_t catchUp, size_t remaining) const;
   int bestDraftLength() const;
   double rate(int k) const;  // tokens per ms; 0: nothing measured to tell
   double expectedTokens(int k) const;

@@ -189,8 +189,6 @@ class SessionCore {
   int draftModelK_ = -1;       // with free drafters: what draftController_ said this round (-1: not asked)
   size_t promptCatchUp_ = 0, remaining_ = 0;  // of this round, for draftController_
   // Rounds (faded) in which the free drafters fell short and draftController_ was asked, of all.
-  static constexpr double kShortFade = 0.9, kShortPrior = 1.0;
-  static constexpr double kHardPlacesAcceptance = 0.45;  // draftController_'s prior
   double shortRounds_ = 0, allRounds_ = 0;
   double roundCatchUpMs_ = 0;  // of this round's drafters, catching up with the text
   LookaheadDrafter* lookahead_ = nullptr;  // in drafters_, when there is one
