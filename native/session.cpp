@@ -74,7 +74,7 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
   if (draftOptions_) {
     EvaluatorOptions d = options.main;
     d.contextSize = options.main.contextSize ? options.main.contextSize : (uint32_t)llama_model_n_ctx_train(model->get());
-    drafters_.push_back({"draftModel", draftOptions_->maxTokens, true,
+    drafters_.push_back({"draftModel", draftOptions_->maxTokens, true, draftOptions_->adaptive,
                          std::make_unique<DraftModelDrafter>(draftOptions_->model, d, threadpool_.get(), batchPool, &abort_,
                                                              draftOptions_->drafter)});
     const llama_model* draft = draftOptions_->model->get();
@@ -85,12 +85,12 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
   int freeMaxTokens = 0;
   std::optional<bool> freeAdaptive;
   if (options.lookup) {
-    drafters_.push_back({"lookup", options.lookup->maxTokens, false, std::make_unique<LookupDrafter>(options.lookup->lookup)});
+    drafters_.push_back({"lookup", options.lookup->maxTokens, false, options.lookup->adaptive, std::make_unique<LookupDrafter>(options.lookup->lookup)});
     freeMaxTokens = std::max(freeMaxTokens, options.lookup->maxTokens);
     if (!freeAdaptive) freeAdaptive = options.lookup->adaptive;
   }
   if (options.retrieval) {
-    drafters_.push_back({"retrieval", options.retrieval->maxTokens, false,
+    drafters_.push_back({"retrieval", options.retrieval->maxTokens, false, options.retrieval->adaptive,
                          std::make_unique<RetrievalDrafter>(options.retrieval->store, options.retrieval->retrieval)});
     freeMaxTokens = std::max(freeMaxTokens, options.retrieval->maxTokens);
     if (!freeAdaptive) freeAdaptive = options.retrieval->adaptive;
@@ -99,7 +99,7 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
     auto drafter = std::make_unique<LookaheadDrafter>(options.lookahead->lookahead);
     lookahead_ = drafter.get();
     const int32_t length = options.lookahead->lookahead.ngram - 1;
-    drafters_.push_back({"lookahead", length, false, std::move(drafter)});
+    drafters_.push_back({"lookahead", length, false, false, std::move(drafter)});
     freeMaxTokens = std::max(freeMaxTokens, length);
     if (!freeAdaptive) freeAdaptive = false;  // its window runs every round
   }
@@ -273,7 +273,7 @@ Choice SessionCore::verifyPlace(const float* logits, int32_t parent, size_t dept
   Choice c = verifier_->choose(logits, history_, history_.size(), candidates_, sampled,
                                sampled >= 0 ? tree_.q(childNodes_[sampled]) : nullptr);
   recordPosition(depth, c.kept >= 0);
-  if (depth == 0) judgeFreeDrafters(c.kept >= 0 ? tree_.node(childNodes_[c.kept]).sources : 0);
+  judgeFreeDrafters(parent, depth, c.kept >= 0 ? tree_.node(childNodes_[c.kept]).sources : 0);
   if (c.kept < 0) return c;
   c.kept = childNodes_[c.kept];
   const DraftNode& node = tree_.node(c.kept);
@@ -285,20 +285,83 @@ Choice SessionCore::verifyPlace(const float* logits, int32_t parent, size_t dept
   return c;
 }
 
-// After the first place of a round: a free drafter that proposed there and is seldom right sits
-// out the next rounds (kRestRounds), then proposes again to be judged anew.
-void SessionCore::judgeFreeDrafters(uint32_t keptSources) {
+// After a place of the tree is verified: the record of each free drafter that offered a token
+// there. One whose first place is seldom kept sits out the next rounds (kRestRounds), then proposes
+// again to be judged anew.
+void SessionCore::judgeFreeDrafters(int32_t parent, size_t depth, uint32_t keptSources) {
   constexpr double kFade = 0.95, kMinShare = 0.2, kMinOffers = 10;
   constexpr int kRestRounds = 7;
   uint32_t offered = 0;
-  for (int32_t c = tree_.firstChild(DraftTree::kRoot); c >= 0; c = tree_.node(c).nextSibling) offered |= tree_.node(c).sources;
+  for (int32_t c = tree_.firstChild(parent); c >= 0; c = tree_.node(c).nextSibling) offered |= tree_.node(c).sources;
   for (size_t i = 0; i < drafters_.size(); i++) {
     SessionDrafter& d = drafters_[i];
     if (d.costly || !((offered >> i) & 1u)) continue;
-    d.offered = d.offered * kFade + 1;
-    d.kept = d.kept * kFade + ((keptSources >> i) & 1u);
-    if (d.offered >= kMinOffers && d.kept < kMinShare * d.offered) d.resting = kRestRounds;
+    if (d.offered.size() <= depth) {
+      d.offered.resize(depth + 1, 0.0);
+      d.kept.resize(depth + 1, 0.0);
+    }
+    d.offered[depth] = d.offered[depth] * kFade + 1;
+    d.kept[depth] = d.kept[depth] * kFade + ((keptSources >> i) & 1u);
+    if (depth == 0 && d.offered[0] >= kMinOffers && d.kept[0] < kMinShare * d.offered[0]) d.resting = kRestRounds;
   }
+}
+
+// The chance that the main model keeps a free drafter's token at a place of its proposal, given
+// that it kept the ones before: from the drafter's record there, held towards a prior by
+// kPriorWeight places' worth.
+double SessionCore::likelyChance(size_t drafter, size_t place) const {
+  constexpr double kPrior = 0.7, kPriorWeight = 2;
+  const SessionDrafter& d = drafters_[drafter];
+  const double offered = place < d.offered.size() ? d.offered[place] : 0, kept = place < d.kept.size() ? d.kept[place] : 0;
+  return (kept + kPriorWeight * kPrior) / (offered + kPriorWeight);
+}
+
+// How much of a free drafter's proposal of `length` tokens goes into the tree: as far as the
+// chance that the main model keeps it all the way stays above kMinPathChance. `alone`: the chance
+// that its first token matters at all (none of its siblings already proposed is kept); a lone
+// first token is always proposed (the resting rule judges it). A draft token in the batch costs
+// about a tenth of a main-model step (the cost curve's slope) and is worth its chance of being
+// kept, measured against the round's rate of about two tokens per step.
+size_t SessionCore::likelyLength(size_t drafter, size_t length, double alone) const {
+  constexpr double kMinPathChance = 0.2;
+  double chance = alone;
+  for (size_t i = 0; i < length; i++) {
+    chance *= likelyChance(drafter, i);
+    if ((i > 0 || alone < 1) && chance < kMinPathChance) return i;
+  }
+  return length;
+}
+
+// The free drafters propose up to k tokens each, cut where they are seldom kept (see
+// likelyLength); returns the longest proposal's length.
+size_t SessionCore::proposeFree(int k) {
+  size_t longest = 0;
+  firstChances_.clear();
+  for (size_t i = 0; i < drafters_.size(); i++) {
+    if (drafters_[i].costly) continue;
+    proposals_[i].clear();
+    if (drafters_[i].resting > 0) {
+      drafters_[i].resting--;
+      continue;
+    }
+    if (k == 0) continue;
+    drafters_[i].drafter->proposeAll(history_, std::min(k, drafters_[i].maxTokens), *sampler_, proposals_[i]);
+    for (Draft& d : proposals_[i]) {
+      if (d.tokens.empty()) continue;
+      // A first token beside others already proposed is verified too, but only matters when
+      // none of those is kept.
+      double alone = 1;
+      bool shared = false;
+      for (const auto& [token, chance] : firstChances_) {
+        if (token == d.tokens[0]) shared = true;
+        else alone *= 1 - chance;
+      }
+      if (drafters_[i].adaptive) d.tokens.resize(likelyLength(i, d.tokens.size(), shared ? 1 : alone));
+      if (!d.tokens.empty() && !shared) firstChances_.push_back({d.tokens[0], likelyChance(i, 0)});
+      longest = std::max(longest, d.tokens.size());
+    }
+  }
+  return longest;
 }
 
 // One speculative round. Every drafter proposes up to k tokens; the proposals are merged into one
@@ -330,18 +393,7 @@ int SessionCore::speculativeRound(int k, StepResult& out) {
   // round has a full guess already. Otherwise its controller says whether it drafts, and how
   // far; its proposal is then the primary path.
   size_t maxNodes = std::min((size_t)std::max<int64_t>(room, 0), controller_->nodeBudget(k));
-  size_t longestFree = 0;
-  for (size_t i = 0; i < drafters_.size(); i++) {
-    if (drafters_[i].costly) continue;
-    proposals_[i].clear();
-    if (drafters_[i].resting > 0) {
-      drafters_[i].resting--;
-      continue;
-    }
-    if (k == 0) continue;
-    drafters_[i].drafter->proposeAll(history_, std::min(k, drafters_[i].maxTokens), *sampler_, proposals_[i]);
-    for (const Draft& d : proposals_[i]) longestFree = std::max(longestFree, d.tokens.size());
-  }
+  const size_t longestFree = proposeFree(k);
   for (size_t i = 0; i < drafters_.size(); i++) {
     if (!drafters_[i].costly || longestFree >= (size_t)std::max(k, 1)) continue;
     int length = std::min(k, drafters_[i].maxTokens);

@@ -160,7 +160,10 @@ class SessionCore {
   int speculativeRound(int k, StepResult& out);
   int clampDraftLength(int k) const;
   Choice verifyPlace(const float* logits, int32_t parent, size_t depth);
-  void judgeFreeDrafters(uint32_t keptSources);
+  void judgeFreeDrafters(int32_t parent, size_t depth, uint32_t keptSources);
+  size_t proposeFree(int k);
+  double likelyChance(size_t drafter, size_t place) const;
+  size_t likelyLength(size_t drafter, size_t length, double alone) const;
   void decodeMain(const llama_token* tokens, int32_t n, bool allLogits);
   // Hands one token to the output; false when the generation ends with it (or before it).
   bool emit(llama_token token, StepResult& out, bool drafted = false);
@@ -177,13 +180,17 @@ class SessionCore {
     std::string name;
     int32_t maxTokens;
     bool costly;  // a draft model: its proposals cost time (the others' next to nothing)
+    bool adaptive;  // a free drafter's proposals may be cut where they are seldom kept
     std::unique_ptr<Drafter> drafter;
-    // A free drafter's record at the first place (faded), and the rounds it sits out when that
-    // record is poor: its wrong guesses still cost verification.
-    double offered = 0, kept = 0;
+    // A free drafter's record by place in the tree (faded): how often a place it offered a token
+    // at was verified, and how often the main model kept its token there. Its proposals are cut
+    // where they are seldom kept, and it sits out a few rounds when its first place is poor:
+    // wrong guesses still cost verification.
+    std::vector<double> offered, kept;
     int resting = 0;
   };
   std::vector<SessionDrafter> drafters_;
+  std::vector<std::pair<llama_token, double>> firstChances_;  // this round's first tokens so far, and their chances
   int maxLeaves_ = 0;  // candidates the drafters offer in a round, at most
   bool freeDrafters_ = false;  // any besides a draft model
   int draftModelK_ = -1;       // with free drafters: what draftController_ said this round (-1: not asked)

@@ -1,14 +1,14 @@
 // Datastores and the retrieval drafter: the suffix array is sorted (read back from the file),
 // build / reuse / rebuild, damaged and stale files, bad corpora, and generation: token-identical
 // to plain greedy alone and with the other drafters in one tree; a corpus that holds the answer
-// is accepted almost whole.
+// is accepted almost whole; beside lookup, guesses seldom kept are cut.
 import fs from "node:fs";
 import path from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { buildDatastore, loadModel, openDatastore, setNumerics, type DatastoreProgress, type Model } from "../lib/index.js";
-import { benchPrompts, MAIN, sharedModels, tempDir, tinyModel } from "./helpers/env.js";
+import { benchPrompts, MAIN, repoRoot, sharedModels, tempDir, tinyModel } from "./helpers/env.js";
 import { expectCode } from "./helpers/expect.js";
 import { plainGreedy } from "./helpers/plain.js";
 
@@ -174,5 +174,30 @@ describe("greedy decoding with the retrieval drafter on the shared models", () =
       session.dispose();
     }
     draft.dispose();
+  });
+
+  it("beside lookup, its guesses are cut where they are seldom kept (adaptive), the text unchanged", async () => {
+    // Python code of another project: seldom right past its first token. Lookup drafts a fixed 8
+    // every round, so that the two sessions differ only in retrieval's cuts.
+    const store = await buildDatastore(main, { files: [path.join(repoRoot, "deps/llama.cpp/gguf-py")], path: path.join(dir, "gguf-py.specdec") });
+    const retrieval = [];
+    for (const adaptive of [true, false]) {
+      const session = await main.createSession({
+        contextSize: 2048,
+        threads: 2,
+        drafters: [{ type: "lookup", adaptive: false }, { type: "retrieval", store, adaptive }],
+      });
+      for (const [i, p] of prompts.entries()) {
+        if (p.kind !== "complete") continue;
+        const r = await session.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 });
+        expect(r.tokens, p.id).toEqual(expected[i]);
+      }
+      retrieval.push(session.totals.drafters.find((d) => d.name === "retrieval")!);
+      session.dispose();
+    }
+    const [cut, whole] = retrieval;
+    console.log(`retrieval beside lookup: adaptive ${JSON.stringify(cut)}, fixed ${JSON.stringify(whole)}`);
+    expect(cut.proposed).toBeLessThan(0.25 * whole.proposed);
+    expect(cut.accepted).toBeGreaterThanOrEqual(0.8 * whole.accepted);
   });
 });
