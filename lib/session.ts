@@ -57,7 +57,10 @@ export interface LookupDrafterOptions {
   ngramMax?: number;
   /** Most tokens drafted per round, 1 to 63 (default 8). */
   maxTokens?: number;
-  /** Pick the draft length each round from what it measures (default true); false: always maxTokens. */
+  /**
+   * Pick the draft length each round from what it measures, and cut proposals where this drafter's
+   * tokens are seldom kept (default true); false: always maxTokens, uncut.
+   */
   adaptive?: boolean;
 }
 
@@ -74,7 +77,10 @@ export interface RetrievalDrafterOptions {
   candidates?: number;
   /** Most tokens per continuation, 1 to 63 (default 8). */
   maxTokens?: number;
-  /** Pick the draft length each round from what it measures (default true). */
+  /**
+   * Pick the draft length each round from what it measures, and cut proposals where this drafter's
+   * tokens are seldom kept (default true); false: always maxTokens, uncut.
+   */
   adaptive?: boolean;
 }
 
