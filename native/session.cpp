@@ -273,7 +273,7 @@ Choice SessionCore::verifyPlace(const float* logits, int32_t parent, size_t dept
   Choice c = verifier_->choose(logits, history_, history_.size(), candidates_, sampled,
                                sampled >= 0 ? tree_.q(childNodes_[sampled]) : nullptr);
   recordPosition(depth, c.kept >= 0);
-  judgeFreeDrafters(parent, depth, c.kept >= 0 ? tree_.node(childNodes_[c.kept]).sources : 0);
+  recordFreeDrafters(parent, depth, c.kept >= 0 ? tree_.node(childNodes_[c.kept]).sources : 0);
   if (c.kept < 0) return c;
   c.kept = childNodes_[c.kept];
   const DraftNode& node = tree_.node(c.kept);
@@ -287,53 +287,21 @@ Choice SessionCore::verifyPlace(const float* logits, int32_t parent, size_t dept
 
 // After a place of the tree is verified: the record of each free drafter that offered a token
 // there. One whose first place is seldom kept sits out the next rounds (kRestRounds), then proposes
-// again to be judged anew.
-void SessionCore::judgeFreeDrafters(int32_t parent, size_t depth, uint32_t keptSources) {
-  constexpr double kFade = 0.95, kMinShare = 0.2, kMinOffers = 10;
+// again to be judged anew: its wrong guesses still cost verification.
+void SessionCore::recordFreeDrafters(int32_t parent, size_t depth, uint32_t keptSources) {
   constexpr int kRestRounds = 7;
   uint32_t offered = 0;
   for (int32_t c = tree_.firstChild(parent); c >= 0; c = tree_.node(c).nextSibling) offered |= tree_.node(c).sources;
   for (size_t i = 0; i < drafters_.size(); i++) {
     SessionDrafter& d = drafters_[i];
     if (d.costly || !((offered >> i) & 1u)) continue;
-    if (d.offered.size() <= depth) {
-      d.offered.resize(depth + 1, 0.0);
-      d.kept.resize(depth + 1, 0.0);
-    }
-    d.offered[depth] = d.offered[depth] * kFade + 1;
-    d.kept[depth] = d.kept[depth] * kFade + ((keptSources >> i) & 1u);
-    if (depth == 0 && d.offered[0] >= kMinOffers && d.kept[0] < kMinShare * d.offered[0]) d.resting = kRestRounds;
+    d.record.record(depth, (keptSources >> i) & 1u);
+    if (depth == 0 && d.record.poorFirstPlace()) d.resting = kRestRounds;
   }
 }
 
-// The chance that the main model keeps a free drafter's token at a place of its proposal, given
-// that it kept the ones before: from the drafter's record there, held towards a prior by
-// kPriorWeight places' worth.
-double SessionCore::likelyChance(size_t drafter, size_t place) const {
-  constexpr double kPrior = 0.7, kPriorWeight = 2;
-  const SessionDrafter& d = drafters_[drafter];
-  const double offered = place < d.offered.size() ? d.offered[place] : 0, kept = place < d.kept.size() ? d.kept[place] : 0;
-  return (kept + kPriorWeight * kPrior) / (offered + kPriorWeight);
-}
-
-// How much of a free drafter's proposal of `length` tokens goes into the tree: as far as the
-// chance that the main model keeps it all the way stays above kMinPathChance. `alone`: the chance
-// that its first token matters at all (none of its siblings already proposed is kept); a lone
-// first token is always proposed (the resting rule judges it). A draft token in the batch costs
-// about a tenth of a main-model step (the cost curve's slope) and is worth its chance of being
-// kept, measured against the round's rate of about two tokens per step.
-size_t SessionCore::likelyLength(size_t drafter, size_t length, double alone) const {
-  constexpr double kMinPathChance = 0.2;
-  double chance = alone;
-  for (size_t i = 0; i < length; i++) {
-    chance *= likelyChance(drafter, i);
-    if ((i > 0 || alone < 1) && chance < kMinPathChance) return i;
-  }
-  return length;
-}
-
-// The free drafters propose up to k tokens each, cut where they are seldom kept (see
-// likelyLength); returns the longest proposal's length.
+// The free drafters propose up to k tokens each, cut where they are seldom kept (PlaceRecord);
+// returns the longest proposal's length.
 size_t SessionCore::proposeFree(int k) {
   size_t longest = 0;
   firstChances_.clear();
@@ -356,8 +324,8 @@ size_t SessionCore::proposeFree(int k) {
         if (token == d.tokens[0]) shared = true;
         else alone *= 1 - chance;
       }
-      if (drafters_[i].adaptive) d.tokens.resize(likelyLength(i, d.tokens.size(), shared ? 1 : alone));
-      if (!d.tokens.empty() && !shared) firstChances_.push_back({d.tokens[0], likelyChance(i, 0)});
+      if (drafters_[i].adaptive) d.tokens.resize(drafters_[i].record.likelyLength(d.tokens.size(), shared ? 1 : alone));
+      if (!d.tokens.empty() && !shared) firstChances_.push_back({d.tokens[0], drafters_[i].record.chance(0)});
       longest = std::max(longest, d.tokens.size());
     }
   }

@@ -24,6 +24,7 @@
 #include "evaluator.h"
 #include "llama.h"
 #include "model.h"
+#include "place_record.h"
 #include "sampling.h"
 #include "text.h"
 #include "tree.h"
@@ -160,10 +161,8 @@ class SessionCore {
   int speculativeRound(int k, StepResult& out);
   int clampDraftLength(int k) const;
   Choice verifyPlace(const float* logits, int32_t parent, size_t depth);
-  void judgeFreeDrafters(int32_t parent, size_t depth, uint32_t keptSources);
+  void recordFreeDrafters(int32_t parent, size_t depth, uint32_t keptSources);
   size_t proposeFree(int k);
-  double likelyChance(size_t drafter, size_t place) const;
-  size_t likelyLength(size_t drafter, size_t length, double alone) const;
   void decodeMain(const llama_token* tokens, int32_t n, bool allLogits);
   // Hands one token to the output; false when the generation ends with it (or before it).
   bool emit(llama_token token, StepResult& out, bool drafted = false);
@@ -182,11 +181,9 @@ class SessionCore {
     bool costly;  // a draft model: its proposals cost time (the others' next to nothing)
     bool adaptive;  // a free drafter's proposals may be cut where they are seldom kept
     std::unique_ptr<Drafter> drafter;
-    // A free drafter's record by place in the tree (faded): how often a place it offered a token
-    // at was verified, and how often the main model kept its token there. Its proposals are cut
-    // where they are seldom kept, and it sits out a few rounds when its first place is poor:
-    // wrong guesses still cost verification.
-    std::vector<double> offered, kept;
+    // A free drafter's record: its proposals are cut where they are seldom kept, and it sits out
+    // `resting` rounds when its first place is poor.
+    PlaceRecord record;
     int resting = 0;
   };
   std::vector<SessionDrafter> drafters_;
