@@ -304,7 +304,7 @@ void SessionCore::recordFreeDrafters(int32_t parent, size_t depth, uint32_t kept
 // returns the longest proposal's length.
 size_t SessionCore::proposeFree(int k) {
   size_t longest = 0;
-  firstChances_.clear();
+  std::vector<std::pair<llama_token, double>> firstChances;  // the round's first tokens so far, and their chances
   for (size_t i = 0; i < drafters_.size(); i++) {
     if (drafters_[i].costly) continue;
     proposals_[i].clear();
@@ -320,12 +320,12 @@ size_t SessionCore::proposeFree(int k) {
       // none of those is kept.
       double alone = 1;
       bool shared = false;
-      for (const auto& [token, chance] : firstChances_) {
+      for (const auto& [token, chance] : firstChances) {
         if (token == d.tokens[0]) shared = true;
         else alone *= 1 - chance;
       }
       if (drafters_[i].adaptive) d.tokens.resize(drafters_[i].record.likelyLength(d.tokens.size(), shared ? 1 : alone));
-      if (!d.tokens.empty() && !shared) firstChances_.push_back({d.tokens[0], drafters_[i].record.chance(0)});
+      if (!d.tokens.empty() && !shared) firstChances.push_back({d.tokens[0], drafters_[i].record.chance(0)});
       longest = std::max(longest, d.tokens.size());
     }
   }

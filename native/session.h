@@ -187,7 +187,6 @@ class SessionCore {
     int resting = 0;
   };
   std::vector<SessionDrafter> drafters_;
-  std::vector<std::pair<llama_token, double>> firstChances_;  // this round's first tokens so far, and their chances
   int maxLeaves_ = 0;  // candidates the drafters offer in a round, at most
   bool freeDrafters_ = false;  // any besides a draft model
   int draftModelK_ = -1;       // with free drafters: what draftController_ said this round (-1: not asked)

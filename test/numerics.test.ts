@@ -2,11 +2,11 @@
 // tokens must give bit-identical logits to evaluating the same tokens one at a time: that is what
 // lets speculative verification reproduce plain greedy decoding token for token. In "fast"
 // numerics (llama.cpp's defaults) they may differ; the size of the difference is printed.
+import path from "node:path";
+
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, setNumerics, type Model, type Session } from "../lib/index.js";
-import path from "node:path";
-
 import { benchPrompts, MAIN, sharedModels } from "./helpers/env.js";
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
