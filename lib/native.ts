@@ -100,6 +100,7 @@ export interface NativeAddon {
   getNumerics(): "exact" | "fast";
   setLogLevel(level: number): void;
   systemInfo(): string;
+  quantizeModel(source: string, destination: string, options: { type: string; pure?: boolean; threads?: number }): Promise<void>;
   rpcServe(endpoint: string, options: { threads: number; memoryBytes: number }): Promise<void>;
 }
 

@@ -9,6 +9,7 @@
 #include "llama.h"
 #include "log.h"
 #include "model.h"
+#include "quantize.h"
 #include "rpc.h"
 #include "session.h"
 
@@ -83,6 +84,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumerics", Napi::Function::New(env, GetNumerics, "getNumerics"));
   exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevel, "setLogLevel"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
+  exports.Set("quantizeModel", Napi::Function::New(env, QuantizeModel, "quantizeModel"));
   exports.Set("rpcServe", Napi::Function::New(env, RpcServe, "rpcServe"));
   return exports;
 }

@@ -18,12 +18,8 @@ namespace specdec {
 
 // ---- ModelCore --------------------------------------------------------------------------------
 
-namespace {
-
-// Checks before llama.cpp sees the file: it must exist, be a regular file and start with the GGUF
-// magic, and its metadata must not be what llama.cpp asserts on (gguf_check.h). The rest is
-// llama.cpp's loader's, which reports failures by logging and returning null.
-void precheckFile(const std::string& path) {
+// The rest is llama.cpp's loader's, which reports failures by logging and returning null.
+void precheckModelFile(const std::string& path) {
   struct stat st {};
   if (path.empty()) fail("INVALID_ARGUMENT", "model path is empty");
   if (stat(path.c_str(), &st) != 0) fail("MODEL_NOT_FOUND", "model file not found: " + path);
@@ -40,10 +36,8 @@ void precheckFile(const std::string& path) {
   checkModelMetadata(path);
 }
 
-}  // namespace
-
 std::shared_ptr<ModelCore> ModelCore::load(const ModelOptions& options) {
-  precheckFile(options.path);
+  precheckModelFile(options.path);
   llama_model_params params = llama_model_default_params();
   params.n_gpu_layers = options.gpuLayers;
   params.load_mode = options.mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;

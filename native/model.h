@@ -18,6 +18,11 @@
 
 namespace specdec {
 
+// Checks before llama.cpp sees a model file: it must exist, be a regular file and start with the
+// GGUF magic, and its metadata must not be what llama.cpp asserts on (gguf_check.h). Throws
+// SpecdecException MODEL_NOT_FOUND or INVALID_MODEL.
+void precheckModelFile(const std::string& path);
+
 struct ModelOptions {
   std::string path;
   int32_t gpuLayers = -1;  // -1: all layers on the GPU when there is one

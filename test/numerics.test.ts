@@ -2,12 +2,13 @@
 // tokens must give bit-identical logits to evaluating the same tokens one at a time: that is what
 // lets speculative verification reproduce plain greedy decoding token for token. In "fast"
 // numerics (llama.cpp's defaults) they may differ; the size of the difference is printed.
+import fs from "node:fs";
 import path from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { loadModel, setNumerics, type Model, type Session } from "../lib/index.js";
-import { benchPrompts, MAIN, sharedModels } from "./helpers/env.js";
+import { loadModel, quantizeModel, setNumerics, type Model, type QuantizationType, type Session } from "../lib/index.js";
+import { benchPrompts, MAIN, sharedModels, tinyModel } from "./helpers/env.js";
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
@@ -87,4 +88,55 @@ describe("numerics of batched evaluation (draft-q8_0, tiny-q8_0)", () => {
       model.dispose();
     });
   }
+});
+
+// Every weight format users download, on a small model quantized here (256 wide, so K-quants'
+// 256-value blocks fit; rows in multiples of 8, so the CPU backend repacks the formats it repacks:
+// Q4_0, Q4_K, IQ4_NL, and Q2_K with AVX-512). Each format has its own dot kernels and some are
+// repacked: all must give a token the same bits alone and in a batch.
+describe("numerics of batched evaluation, every weight format", () => {
+  const FORMATS = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS"] as const;
+  let dir: string;
+  let source: string;
+  let tokens: number[];
+  beforeAll(() => {
+    source = tinyModel({ nEmbd: 256, nHead: 4, nFf: 512, nLayer: 2, nCtx: 512, seed: 7 }, "f32.gguf");
+    dir = path.dirname(source);
+    let x = 12345;
+    tokens = Array.from({ length: 200 }, () => 3 + ((x = (x * 1103515245 + 12345) % 2147483648) % 300));
+  });
+  afterAll(() => {
+    setNumerics("exact");
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function logitsOf(type: string, batchSizes: number[]): Promise<Float32Array[]> {
+    const file = path.join(dir, `${type}.gguf`);
+    if (!fs.existsSync(file)) await quantizeModel(source, file, { type: type as QuantizationType, pure: true, threads: 2 });
+    const model = await loadModel(file);
+    const session = await model.createSession({ contextSize: 512, threads: 2 });
+    try {
+      const out: Float32Array[] = [];
+      for (const batchSize of batchSizes) out.push(await session.evaluateLogits(tokens, { batchSize }));
+      return out;
+    } finally {
+      session.dispose();
+      model.dispose();
+    }
+  }
+
+  for (const type of FORMATS) {
+    it(`exact: ${type}, batches of 2, 5, 9, 17 and 64 are bit-identical to single tokens`, async () => {
+      setNumerics("exact");
+      const [single, ...batched] = await logitsOf(type, [1, 2, 5, 9, 17, 64]);
+      batched.forEach((b, i) => expect(maxAbsDiff(single, b), `${type}, batch ${[2, 5, 9, 17, 64][i]}`).toBe(0));
+    });
+  }
+
+  // The test can fail: with llama.cpp's own kernels the repacked K-quant's batches differ.
+  it("fast: Q4_K_M's batched logits differ from single tokens", async () => {
+    setNumerics("fast");
+    const [single, batched] = await logitsOf("Q4_K_M", [1, 5]);
+    expect(maxAbsDiff(single, batched)).toBeGreaterThan(0);
+  });
 });

@@ -32,7 +32,7 @@ export interface SuiteOptions extends RunSettings {
   /** At most this many prompts of each kind. */
   maxPrompts?: number;
   rounds: number;
-  /** A folder with llama.cpp's llama-completion, llama-lookup and llama-speculative-simple. */
+  /** A folder with llama.cpp's llama-completion, llama-lookup and llama-speculative-simple (ngram-mod and draft). */
   llamaCpp?: string;
   /** A folder whose node_modules holds node-llama-cpp. */
   nodeLlamaCpp?: string;
@@ -106,6 +106,7 @@ export async function runSuite(o: SuiteOptions): Promise<string[]> {
     if (o.llamaCpp) {
       systems.push(llamaCppSystem("llama.cpp plain", o.llamaCpp, { kind: "plain" }, o.model, settings));
       systems.push(llamaCppSystem("llama.cpp lookup", o.llamaCpp, { kind: "lookup" }, o.model, settings));
+      systems.push(llamaCppSystem("llama.cpp ngram-mod", o.llamaCpp, { kind: "ngram-mod" }, o.model, settings));
       if (o.draft) systems.push(llamaCppSystem("llama.cpp + draft", o.llamaCpp, { kind: "draft", draft: o.draft, draftMax: o.draftMax }, o.model, settings));
     }
     if (o.nodeLlamaCpp) {

@@ -92,17 +92,18 @@ function run(file: string, args: string[]): Promise<{ stdout: string; stderr: st
 
 /**
  * llama.cpp's tools from a folder of its binaries: llama-completion (plain), llama-lookup
- * (n-gram lookup, n-max 8), llama-speculative-simple with a draft model (n-max draftMax).
+ * (n-gram lookup, n-max 8), llama-speculative-simple with its ngram-mod drafter (llama.cpp's
+ * strongest method without a second model) or with a draft model (n-max draftMax).
  * Tokens/s as the tool prints it for the generation phase; llama-completion's text too.
  */
 export function llamaCppSystem(
   name: string,
   binDir: string,
-  mode: { kind: "plain" } | { kind: "lookup" } | { kind: "draft"; draft: string; draftMax: number },
+  mode: { kind: "plain" } | { kind: "lookup" } | { kind: "ngram-mod" } | { kind: "draft"; draft: string; draftMax: number },
   modelPath: string,
   settings: RunSettings,
 ): BenchSystem {
-  const tool = { plain: "llama-completion", lookup: "llama-lookup", draft: "llama-speculative-simple" }[mode.kind];
+  const tool = { plain: "llama-completion", lookup: "llama-lookup", "ngram-mod": "llama-speculative-simple", draft: "llama-speculative-simple" }[mode.kind];
   const bin = path.join(binDir, tool);
   if (!fs.existsSync(bin)) throw new BenchInputError(`--llama-cpp: no ${tool} in ${binDir}`);
   return {
@@ -120,7 +121,12 @@ export function llamaCppSystem(
         const text = stdout.replace(/\n*llama_completion:.*$/s, "");
         return { tokens: Number(m[2]), tokensPerSecond: (Number(m[2]) * 1000) / Number(m[1]), text };
       }
-      const extra = mode.kind === "lookup" ? ["--spec-draft-n-max", "8"] : ["-md", mode.draft, "--spec-type", "draft-simple", "--spec-draft-n-max", String(mode.draftMax)];
+      const extra =
+        mode.kind === "lookup"
+          ? ["--spec-draft-n-max", "8"]
+          : mode.kind === "ngram-mod"
+            ? ["--spec-type", "ngram-mod"]
+            : ["-md", mode.draft, "--spec-type", "draft-simple", "--spec-draft-n-max", String(mode.draftMax)];
       const { stdout, stderr } = await run(bin, [...common, ...extra]);
       const out = stdout + stderr;
       const m = /decoded\s+(\d+) tokens in\s+([\d.]+) seconds/.exec(out);

@@ -1,0 +1,87 @@
+#include "quantize.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "args.h"
+#include "errors.h"
+#include "llama.h"
+#include "log.h"
+#include "model.h"
+#include "worker.h"
+
+namespace specdec {
+
+namespace {
+
+// The formats llama-quantize names, less the ones that need an importance matrix (IQ1-IQ3).
+const std::map<std::string, llama_ftype>& ftypes() {
+  static const std::map<std::string, llama_ftype> table = {
+      {"F32", LLAMA_FTYPE_ALL_F32},        {"F16", LLAMA_FTYPE_MOSTLY_F16},       {"BF16", LLAMA_FTYPE_MOSTLY_BF16},
+      {"Q4_0", LLAMA_FTYPE_MOSTLY_Q4_0},   {"Q4_1", LLAMA_FTYPE_MOSTLY_Q4_1},     {"Q5_0", LLAMA_FTYPE_MOSTLY_Q5_0},
+      {"Q5_1", LLAMA_FTYPE_MOSTLY_Q5_1},   {"Q8_0", LLAMA_FTYPE_MOSTLY_Q8_0},     {"Q2_K", LLAMA_FTYPE_MOSTLY_Q2_K},
+      {"Q2_K_S", LLAMA_FTYPE_MOSTLY_Q2_K_S}, {"Q3_K_S", LLAMA_FTYPE_MOSTLY_Q3_K_S}, {"Q3_K_M", LLAMA_FTYPE_MOSTLY_Q3_K_M},
+      {"Q3_K_L", LLAMA_FTYPE_MOSTLY_Q3_K_L}, {"Q4_K_S", LLAMA_FTYPE_MOSTLY_Q4_K_S}, {"Q4_K_M", LLAMA_FTYPE_MOSTLY_Q4_K_M},
+      {"Q5_K_S", LLAMA_FTYPE_MOSTLY_Q5_K_S}, {"Q5_K_M", LLAMA_FTYPE_MOSTLY_Q5_K_M}, {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K},
+      {"IQ4_NL", LLAMA_FTYPE_MOSTLY_IQ4_NL}, {"IQ4_XS", LLAMA_FTYPE_MOSTLY_IQ4_XS},
+  };
+  return table;
+}
+
+struct QuantizeJob {
+  std::string src;
+  std::string dst;
+  llama_ftype ftype;
+  bool pure;
+  int threads;
+};
+
+}  // namespace
+
+Napi::Value QuantizeModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    QuantizeJob job;
+    job.src = argString(info, 0, "source path");
+    job.dst = argString(info, 1, "destination path");
+    Napi::Object o = argObject(info, 2);
+    Napi::Value type = o.Get("type");
+    if (!type.IsString()) fail("INVALID_ARGUMENT", "type must be a string such as \"Q4_K_M\"");
+    auto found = ftypes().find(type.As<Napi::String>().Utf8Value());
+    if (found == ftypes().end()) fail("INVALID_ARGUMENT", "unknown quantization type " + type.As<Napi::String>().Utf8Value());
+    job.ftype = found->second;
+    job.pure = optBool(o, "pure", false);
+    job.threads = (int)optInt(o, "threads", 0, 0, 1024);
+    if (job.dst.empty()) fail("INVALID_ARGUMENT", "destination path is empty");
+    return PromiseWorker<bool>::Run(
+        env,
+        [job]() {
+          precheckModelFile(job.src);
+          struct stat a {}, b {};
+          if (stat(job.dst.c_str(), &b) == 0 && stat(job.src.c_str(), &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            fail("INVALID_ARGUMENT", "the destination is the source file: " + job.dst);
+          }
+          llama_model_quantize_params params = llama_model_quantize_default_params();
+          params.ftype = job.ftype;
+          params.pure = job.pure;
+          params.allow_requantize = true;
+          params.nthread = job.threads > 0 ? job.threads : (int)std::thread::hardware_concurrency();
+          clearThreadLog();
+          if (llama_model_quantize(job.src.c_str(), job.dst.c_str(), &params) != 0) {
+            std::remove(job.dst.c_str());
+            std::string why = lastThreadError();
+            fail("IO_ERROR", "quantizing " + job.src + " failed" + (why.empty() ? "" : ": " + why));
+          }
+          return true;
+        },
+        [](Napi::Env env, bool&) { return env.Undefined(); });
+  } catch (const SpecdecException& e) {
+    throw makeError(env, e);
+  }
+}
+
+}  // namespace specdec
