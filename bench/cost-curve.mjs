@@ -3,7 +3,10 @@
 // position, as verification needs), n = 1..17, at a given context depth and thread count, median
 // of repeats; printed as a table with V(n)/V(1), for every model given.
 //
-// usage: node bench/cost-curve.mjs [--models main-q8_0,main-q4_0,draft-q8_0,tiny-q8_0] [--depth 400]
+// Models are ../shared/models' names, or SIZE:FORMAT for a realistic-cost main model (bench/scale.mjs,
+// e.g. 1b:Q4_K_M), built into the cache first if missing.
+//
+// usage: node bench/cost-curve.mjs [--models main-q8_0,main-q4_0,draft-q8_0,tiny-q8_0,1b:Q8_0,1b:Q4_K_M] [--depth 400]
 //        [--threads 2] [--repeats 25] [--max 17] [--numerics exact|fast] [--flash-attention auto|on|off] [--out bench/results/cost-curve.md]
 import fs from "node:fs";
 import path from "node:path";
@@ -11,6 +14,7 @@ import { parseArgs } from "node:util";
 
 import { loadModel, setNumerics } from "../dist/index.js";
 import { machineLine, models, root } from "./lib.mjs";
+import { scaledModel } from "./scale.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -28,7 +32,8 @@ setNumerics(opt.numerics);
 const sizes = Array.from({ length: Number(opt.max) }, (_, i) => i + 1);
 const rows = [];
 for (const name of opt.models.split(",")) {
-  const model = await loadModel(path.join(models, `${name}.gguf`));
+  const [size, format] = name.split(":");
+  const model = await loadModel(format ? await scaledModel(size, format) : path.join(models, `${name}.gguf`));
   const session = await model.createSession({ contextSize: 2048, threads: Number(opt.threads), flashAttention: opt["flash-attention"] });
   await session.measureDecode({ depth: Number(opt.depth), sizes: [1, 4], repeats: 5 }); // warm-up
   const curve = await session.measureDecode({ depth: Number(opt.depth), sizes, repeats: Number(opt.repeats) });
