@@ -1,6 +1,6 @@
 import { SpecdecError, wrapNative, wrapNativeSync } from "./errors.js";
 import { addon, type NativeModel, type NativeModelInfo } from "./native.js";
-import { Session, type SessionOptions } from "./session.js";
+import { defaultThreads, Session, type SessionOptions } from "./session.js";
 import * as v from "./validate.js";
 
 /** Options of {@link loadModel}. */
@@ -106,6 +106,21 @@ export class Model {
   #handle(): NativeModel {
     if (!this.#native) throw new SpecdecError("DISPOSED", "the model has been disposed");
     return this.#native;
+  }
+
+  /**
+   * What evaluating n tokens at once has cost this model so far, learnt from every session's
+   * decodes on the given threads: `ratios[n - 1]` is V(n)/V(1), measured where sessions have
+   * evaluated batches of n often enough (speculative rounds do), else the prior's shape;
+   * `singleMs` is V(1) in milliseconds, 0 until measured. The draft-length controllers of new
+   * sessions start from it.
+   */
+  costCurve(options: { threads?: number; threadsBatch?: number; maxTokens?: number } = {}): { singleMs: number; ratios: number[] } {
+    const o = v.optionsObject("options", options);
+    const threads = o.threads === undefined ? defaultThreads() : v.integer("threads", o.threads, 1, 1023);
+    const threadsBatch = o.threadsBatch === undefined ? threads : v.integer("threadsBatch", o.threadsBatch, 1, 1023);
+    const maxTokens = o.maxTokens === undefined ? 17 : v.integer("maxTokens", o.maxTokens, 1, 64);
+    return wrapNativeSync(() => this.#handle().costCurve(threads, threadsBatch, maxTokens));
   }
 
   /** @internal The native handle, for a session that uses this model as its draft. */

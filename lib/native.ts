@@ -38,6 +38,7 @@ export interface NativeModel {
   isEndOfGeneration(token: number): boolean;
   applyChatTemplate(messages: { role: string; content: string }[], addAssistant: boolean, template?: string): string;
   createSession(options: Record<string, unknown>): Promise<NativeSession>;
+  costCurve(threads: number, threadsBatch: number, maxTokens: number): { singleMs: number; ratios: number[] };
   dispose(): void;
 }
 

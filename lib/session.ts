@@ -211,7 +211,7 @@ const FLASH_ATTENTION = { auto: -1, off: 0, on: 1 } as const;
 /** Without a `drafters` option a session looks up its own text: it costs next to nothing. */
 const DEFAULT_DRAFTERS: DrafterOptions[] = [{ type: "lookup" }];
 
-function defaultThreads(): number {
+export function defaultThreads(): number {
   return Math.max(1, Math.min(8, os.availableParallelism()));
 }
 

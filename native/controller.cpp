@@ -4,34 +4,14 @@
 #include <cmath>
 #include <cstdint>
 
+#include "cost_curve.h"
+
 namespace specdec {
 
 namespace {
 
-// V(n) / V(1) for a main-model decode of n tokens, measured with main-q8_0 on 2 threads at depth
-// 400 with the multi-column Q8_0 kernel and the batch-invariant attention (deps/patches/0002,
-// 0006) in exact numerics (V(2) measured 0.93-0.98).
-double priorRatio(int n) {
-  static const double table[][2] = {{1, 1.0}, {2, 1.0}, {3, 1.1}, {5, 1.45}, {9, 2.0}, {17, 3.7}};
-  if (n <= 1) return 1.0;
-  for (int i = 1; i < 6; i++) {
-    if (n <= table[i][0]) {
-      double t = (n - table[i - 1][0]) / (table[i][0] - table[i - 1][0]);
-      return table[i - 1][1] + t * (table[i][1] - table[i - 1][1]);
-    }
-  }
-  return table[5][1] + (n - 17) * (table[5][1] - table[4][1]) / 8;
-}
-
 constexpr double kPriorWeight = 2;  // rounds' worth of the prior in a position's acceptance
 constexpr double kSlopeWeight = 3;  // rounds one length apart's worth of the prior's slope
-// A small draft model's step costs about half its size's share of a main-model step (measured:
-// draft-q8_0 0.09 for a size ratio of 0.21, tiny-q8_0 0.06 for 0.14).
-constexpr double kDraftCostShare = 0.5;
-// Each round also costs the draft model its catch-up with the tokens kept since its last round and
-// a first step on caches the main model's batch has cooled: 1.0-1.5 ms for draft-q8_0 against a
-// 3.5 ms main step, about 1.5 times its size ratio of a main step.
-constexpr double kDraftRoundCostShare = 1.5;
 constexpr int kSegmentRounds = 3;  // rounds drafted with one length in a row
 constexpr double kFade = 0.93;     // per segment, of everything measured
 constexpr int kTryEvery = 5;       // segments between tries
@@ -41,17 +21,18 @@ constexpr size_t kMinPrefillTokens = 32;  // a prompt evaluation that tells the 
 
 }  // namespace
 
-DraftController::DraftController(int maxTokens, bool adaptive, double sizeRatio, double paramRatio, double priorAcceptance)
+DraftController::DraftController(int maxTokens, bool adaptive, const CostPrior& prior, double priorAcceptance)
     : maxTokens_(maxTokens),
       adaptive_(adaptive),
       priorAcceptance_(priorAcceptance),
-      paramRatio_(paramRatio),
+      paramRatio_(prior.paramRatio),
       checked_(maxTokens, 0.0),
       accepted_(maxTokens, 0.0) {
   // A round of k: (1 - a^(k+1)) / (1 - a) tokens in the draft model's round and k steps and
   // V(k + 1), against plain decoding's 1 per V(1) = 1.
   auto cost = [&](int k) {
-    return kDraftRoundCostShare * sizeRatio + k * kDraftCostShare * sizeRatio + priorRatio(k + 1);
+    const double batch = k + 1 < (int)prior.ratio.size() ? prior.ratio[k + 1] : CostCurve::priorRatio(k + 1);
+    return prior.draftRound + k * prior.draftStep + batch;
   };
   double bestRate = 1;
   const double a = priorAcceptance_;

@@ -13,8 +13,9 @@
 // (so that the line stays measured) or, while drafting is not far ahead or plain decoding was
 // never measured, of plain decoding.
 // The first drafts use the longest length, if the prior (acceptance 0.7, the cost of a main-model
-// decode of n tokens as measured on a 2-core x86 CPU, a draft step costing half the draft/main
-// size ratio of a main step) says drafting pays at all. Before its first draft in a generation
+// decode of n tokens and of a draft step as this model's CostCurve has measured them, or else as
+// measured on a 2-core x86 CPU with a draft step costing half the draft/main size ratio of a
+// main step) says drafting pays at all. Before its first draft in a generation
 // the drafter has to evaluate the prompt: that is paid once, whatever the lengths, and drafting
 // starts only if what it could save over the tokens left (at the prior's rate, against plain
 // decoding measured first) outweighs it.
@@ -25,12 +26,18 @@
 
 namespace specdec {
 
+// What a round costs before anything is measured, in single main-model steps.
+struct CostPrior {
+  std::vector<double> ratio;  // V(n) / V(1) of the main model, n = 0..maxTokens + 1 (CostCurve::ratios)
+  double draftStep = 0;       // one draft-model step (0: no draft model)
+  double draftRound = 0;      // a round's fixed draft-model cost: its catch-up and its first step on cold caches
+  double paramRatio = 0;      // draft / main parameters: the price of the draft model's prompt evaluation
+};
+
 class DraftController {
  public:
-  // sizeRatio: draft model size / main model size, the prior for a draft step's cost;
-  // paramRatio: the same for parameters, the price of the draft model's prompt evaluation;
   // priorAcceptance: the share of drafts expected to be kept at each position.
-  DraftController(int maxTokens, bool adaptive, double sizeRatio, double paramRatio, double priorAcceptance = 0.7);
+  DraftController(int maxTokens, bool adaptive, const CostPrior& prior, double priorAcceptance = 0.7);
 
   // Tokens to draft in the next round (0: decode plainly). catchUp: tokens of the prompt (and
   // of text decoded plainly since) that the drafter has yet to evaluate before its first draft;

@@ -1,6 +1,7 @@
 #include "evaluator.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "errors.h"
 #include "turns.h"
@@ -20,6 +21,7 @@ Evaluator::Evaluator(std::shared_ptr<ModelCore> model, const EvaluatorOptions& o
   params.kv_unified = true;  // branch sequences share the main one's cells
   params.n_threads = options.threads;
   params.n_threads_batch = options.threadsBatch;
+  costKey_ = costKey(options);
   params.flash_attn_type = (llama_flash_attn_type)options.flashAttention;
   params.abort_callback = &Evaluator::abortCallback;
   params.abort_callback_data = this;
@@ -54,18 +56,21 @@ void Evaluator::decode(const llama_token* tokens, int32_t n, bool allLogits) {
     b.seq_id[i][0] = 0;
     b.logits[i] = allLogits || i == n - 1;
   }
-  run(n, tokens_.size());
+  run(n, tokens_.size(), allLogits || n == 1);
   tokens_.insert(tokens_.end(), tokens, tokens + n);
   logitsAt_ = tokens_.size();
 }
 
 // Decodes the batch's first n entries. On failure the main sequence is cut back to keepOnFailure
-// tokens (whatever part of the batch was stored is dropped) and the branches are dropped.
-void Evaluator::run(int32_t n, size_t keepOnFailure) {
+// tokens (whatever part of the batch was stored is dropped) and the branches are dropped. A
+// decode with logits for every row (as verification asks) is timed into the model's CostCurve.
+void Evaluator::run(int32_t n, size_t keepOnFailure, bool timed) {
   llama_batch& b = *batch_;
   b.n_tokens = n;
   CpuTurns::instance().acquire();
+  const auto start = std::chrono::steady_clock::now();
   int32_t rc = llama_decode(ctx_.get(), b);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   if (CpuTurns::instance().release()) {
     // Someone waits for the CPU: let this evaluator's threads sleep instead of polling.
     ggml_threadpool_pause(threadpool_);
@@ -79,6 +84,7 @@ void Evaluator::run(int32_t n, size_t keepOnFailure) {
     if (rc == 2 || abort_->load()) fail("ABORTED", "the generation was aborted");
     fail("DECODE_FAILED", "llama_decode failed with code " + std::to_string(rc));
   }
+  if (timed) model_->costCurve().record(costKey_, n, ms);
 }
 
 void Evaluator::decodeTree(const llama_token* tokens, int32_t n, const int32_t* offset, const uint64_t* seqs,
@@ -103,7 +109,7 @@ void Evaluator::decodeTree(const llama_token* tokens, int32_t n, const int32_t* 
     }
     b.logits[i] = true;
   }
-  run(n, tokens_.size());
+  run(n, tokens_.size(), true);
   tokens_.insert(tokens_.end(), tokens, tokens + primary);
   logitsAt_ = 0;  // the last row is not the main sequence's next position
 }

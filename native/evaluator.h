@@ -26,6 +26,9 @@ struct EvaluatorOptions {
   int32_t branches = 0;         // KV sequences besides the main one, for token trees (at most 63)
 };
 
+// The key of an evaluator's figures in its model's CostCurve: its thread counts.
+inline int costKey(const EvaluatorOptions& o) { return o.threads * 1024 + o.threadsBatch; }
+
 class Evaluator {
  public:
   // abort: read by llama_decode's abort callback; owned by the caller, outlives the evaluator.
@@ -72,12 +75,13 @@ class Evaluator {
     }
   };
   static bool abortCallback(void* data);
-  void run(int32_t n, size_t keepOnFailure);
+  void run(int32_t n, size_t keepOnFailure, bool timed);
 
   std::shared_ptr<ModelCore> model_;
   std::unique_ptr<llama_context, FreeContext> ctx_;
   std::unique_ptr<llama_batch, FreeBatch> batch_;
   uint32_t nCtx_ = 0;
+  int costKey_ = 0;
   uint32_t nBatch_ = 0;
   int32_t branches_ = 0;
   int32_t branchesUsed_ = 0;

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -202,6 +203,7 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::IsEndOfGeneration>("isEndOfGeneration"),
                          InstanceMethod<&ModelWrap::ApplyChatTemplate>("applyChatTemplate"),
                          InstanceMethod<&ModelWrap::CreateSession>("createSession"),
+                         InstanceMethod<&ModelWrap::CostCurve>("costCurve"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                      });
 }
@@ -262,6 +264,25 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
   } catch (const SpecdecException& e) {
     throw makeError(env, e);
   }
+}
+
+// costCurve(threads, threadsBatch, maxTokens) -> { singleMs, ratios }: what the model's
+// evaluations have cost so far (cost_curve.h); singleMs 0 while V(1) is not measured.
+Napi::Value ModelWrap::CostCurve(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = this->core(env);
+  auto arg = [&](size_t i, int max) {
+    if (info.Length() <= i || !info[i].IsNumber()) throw makeError(env, "INVALID_ARGUMENT", "expected a number");
+    return std::clamp(info[i].As<Napi::Number>().Int32Value(), 1, max);
+  };
+  const int key = arg(0, 1023) * 1024 + arg(1, 1023);
+  const std::vector<double> ratios = core->costCurve().ratios(key, arg(2, specdec::CostCurve::kMaxTokens));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("singleMs", core->costCurve().singleMs(key));
+  Napi::Array a = Napi::Array::New(env, ratios.size() - 1);
+  for (size_t n = 1; n < ratios.size(); n++) a.Set(n - 1, ratios[n]);
+  o.Set("ratios", a);
+  return o;
 }
 
 Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cost_curve.h"
 #include "llama.h"
 #include "rpc.h"
 
@@ -67,6 +68,8 @@ class ModelCore {
   uint64_t vocabFingerprint() const { return vocabFingerprint_; }
   // Throws RPC_UNAVAILABLE when the connection to one of its RPC workers failed since it loaded.
   void checkRpc() const { specdec::checkRpc(rpcBaseline_); }
+  // What its evaluations cost, learnt from every session's decodes (cost_curve.h).
+  CostCurve& costCurve() const { return costCurve_; }
 
  private:
   ModelCore(llama_model* model, ModelOptions options, RpcBaseline rpcBaseline);
@@ -78,6 +81,7 @@ class ModelCore {
   std::vector<std::string> pieces_;
   uint64_t vocabFingerprint_ = 0;
   RpcBaseline rpcBaseline_;
+  mutable CostCurve costCurve_;
 };
 
 // The JS handle of a ModelCore (class Model in the addon's exports).
@@ -98,6 +102,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value IsEndOfGeneration(const Napi::CallbackInfo& info);
   Napi::Value ApplyChatTemplate(const Napi::CallbackInfo& info);
   Napi::Value CreateSession(const Napi::CallbackInfo& info);
+  Napi::Value CostCurve(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<ModelCore> core_;

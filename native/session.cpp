@@ -115,14 +115,33 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
   // where they fall short, whether and how far the draft model drafts (measured on those rounds
   // only: the places the free drafters cannot guess are the hard ones). A draft model alone has
   // controller_.
+  const ModelCore& mainModel = *main_->model();
+  auto prior = [&](int maxTokens, bool withDraft) {
+    CostPrior p;
+    p.ratio = mainModel.costCurve().ratios(costKey(mainOptions), maxTokens + 1);
+    if (withDraft) {
+      // A draft step's share of a main step: measured when both models have run single steps on
+      // these threads; else about half the size ratio (draft-q8_0 0.09 for 0.21, tiny-q8_0 0.06
+      // for 0.14 beside main-q8_0). A round also costs the draft model its catch-up with the
+      // tokens kept since its last round and a first step on caches the main model's batch has
+      // cooled: about three steps (1.0-1.5 ms for draft-q8_0 against a 3.5 ms main step).
+      const double mainMs = mainModel.costCurve().singleMs(costKey(mainOptions));
+      const double draftMs = draftOptions_->model->costCurve().singleMs(costKey(mainOptions));
+      p.draftStep = mainMs > 0 && draftMs > 0 ? draftMs / mainMs : 0.5 * sizeRatio;
+      p.draftRound = 3 * p.draftStep;
+      p.paramRatio = paramRatio;
+    }
+    return p;
+  };
   if (freeDrafters_) {
-    controller_ = std::make_unique<DraftController>(freeMaxTokens, *freeAdaptive, 0.0, 0.0);
+    controller_ = std::make_unique<DraftController>(freeMaxTokens, *freeAdaptive, prior(freeMaxTokens, false));
     if (draftOptions_) {
-      draftController_ = std::make_unique<DraftController>(draftOptions_->maxTokens, draftOptions_->adaptive, sizeRatio,
-                                                           paramRatio, kHardPlacesAcceptance);
+      draftController_ = std::make_unique<DraftController>(draftOptions_->maxTokens, draftOptions_->adaptive,
+                                                           prior(draftOptions_->maxTokens, true), kHardPlacesAcceptance);
     }
   } else if (draftOptions_) {
-    controller_ = std::make_unique<DraftController>(draftOptions_->maxTokens, draftOptions_->adaptive, sizeRatio, paramRatio);
+    controller_ = std::make_unique<DraftController>(draftOptions_->maxTokens, draftOptions_->adaptive,
+                                                    prior(draftOptions_->maxTokens, true));
   }
 }
 
