@@ -68,24 +68,27 @@ describe("specdec CLI", () => {
     const chosen = [all.find((p) => p.kind === "complete")!, all.find((p) => p.kind === "grounded")!];
     fs.writeFileSync(prompts, chosen.map((p) => JSON.stringify({ ...p, n_predict: 24 })).join("\n") + "\n");
     // Stand-ins for llama.cpp's tools that print its timing lines: plain 50 tokens in 100 ms, lookup
-    // 100 tokens in 0.1 s, so lookup is exactly 2x.
+    // 100 tokens in 0.1 s, so lookup is exactly 2x; speculative-simple 1.5x with ngram-mod, 0.5x
+    // with a draft model.
     const tools = path.join(dir, "llama-bin");
     fs.mkdirSync(tools);
-    const tool = (name: string, out: string) => fs.writeFileSync(path.join(tools, name), `#!/bin/sh\necho '${out}' >&2\n`, { mode: 0o755 });
+    const tool = (name: string, out: string, ngramOut = out) =>
+      fs.writeFileSync(path.join(tools, name), `#!/bin/sh\ncase "$*" in *ngram-mod*) echo '${ngramOut}' >&2;; *) echo '${out}' >&2;; esac\n`, { mode: 0o755 });
     tool("llama-completion", "llama_perf_context_print: prompt eval time = 10.00 ms / 100 tokens\nllama_perf_context_print:        eval time =     100.00 ms /    50 runs");
     tool("llama-lookup", "decoded  100 tokens in 0.100 seconds, speed: 1000 t/s\naccept    = 75.000%");
-    tool("llama-speculative-simple", "decoded   25 tokens in 0.100 seconds\naccept    = 50.000%");
+    tool("llama-speculative-simple", "decoded   25 tokens in 0.100 seconds\naccept    = 50.000%", "decoded   75 tokens in 0.100 seconds\naccept    = 60.000%");
     const draft = path.join(path.dirname(MAIN), "draft-q8_0.gguf");
     const out = path.join(dir, "report");
     const r = spawnSync(process.execPath, [cli, "bench", "-m", MAIN, "-d", draft, "--prompts", prompts, "--rounds", "2", "--llama-cpp", tools, "-o", out], { encoding: "utf8", timeout: 110_000 });
-    expect(r.stderr).toMatch(/\[28\/28\] done/);
+    expect(r.stderr).toMatch(/\[32\/32\] done/);
     expect(r.status).toBe(0);
     const md = fs.readFileSync(path.join(out, "report.md"), "utf8");
-    for (const name of ["specdec plain", "specdec + lookup", "specdec + draft", "specdec + draft + lookup", "llama.cpp plain", "llama.cpp lookup", "llama.cpp + draft"]) {
+    for (const name of ["specdec plain", "specdec + lookup", "specdec + draft", "specdec + draft + lookup", "llama.cpp plain", "llama.cpp lookup", "llama.cpp ngram-mod", "llama.cpp + draft"]) {
       expect(md).toContain(`| ${name} |`);
     }
     expect(md).toContain("| llama.cpp lookup | complete | **2.00x** | 2.00, 2.00 | 2.00 |");
     expect(md).toContain("| llama.cpp + draft | grounded | **0.50x** |");
+    expect(md).toContain("| llama.cpp ngram-mod | complete | **1.50x** |");
     expect(md).toMatch(/\| llama\.cpp plain \| 500\.0 \| 500\.0 \| - \|/);
     // (24 tokens are too few for the draft model to catch up with the prompt: it may sit out.)
     expect(md).toMatch(/\| specdec \+ draft \+ lookup \| draftModel \| \d+ \| \d+ \| (\d+%|-) \|/);
