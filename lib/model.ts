@@ -117,8 +117,8 @@ export class Model {
    */
   costCurve(options: { threads?: number; threadsBatch?: number; maxTokens?: number } = {}): { singleMs: number; ratios: number[] } {
     const o = v.optionsObject("options", options);
-    const threads = o.threads === undefined ? defaultThreads() : v.integer("threads", o.threads, 1, 1023);
-    const threadsBatch = o.threadsBatch === undefined ? threads : v.integer("threadsBatch", o.threadsBatch, 1, 1023);
+    const threads = o.threads === undefined ? defaultThreads() : v.integer("threads", o.threads, 1, 1024);
+    const threadsBatch = o.threadsBatch === undefined ? threads : v.integer("threadsBatch", o.threadsBatch, 1, 1024);
     const maxTokens = o.maxTokens === undefined ? 17 : v.integer("maxTokens", o.maxTokens, 1, 64);
     return wrapNativeSync(() => this.#handle().costCurve(threads, threadsBatch, maxTokens));
   }

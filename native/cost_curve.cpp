@@ -28,10 +28,10 @@ double CostCurve::priorRatio(int n) {
   return table[5][1] + (n - 17) * (table[5][1] - table[4][1]) / 8;
 }
 
-void CostCurve::record(int threads, int n, double ms) {
+void CostCurve::record(int key, int n, double ms) {
   if (n < 1 || n > kMaxTokens || !(ms > 0)) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  Table& table = tables_[threads];
+  Table& table = tables_[key];
   if (table.empty()) table.resize(kMaxTokens + 1);
   Size& s = table[n];
   // A decode the machine held up (another process, a page fault) counts as twice the usual at most.
@@ -44,11 +44,11 @@ const CostCurve::Size* CostCurve::measured(const Table& table, int n) const {
   return n < (int)table.size() && table[n].weight >= kMinWeight ? &table[n] : nullptr;
 }
 
-std::vector<double> CostCurve::ratios(int threads, int maxN) const {
+std::vector<double> CostCurve::ratios(int key, int maxN) const {
   std::vector<double> out(maxN + 1, 1.0);
   for (int n = 2; n <= maxN; n++) out[n] = priorRatio(n);
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = tables_.find(threads);
+  auto it = tables_.find(key);
   if (it == tables_.end()) return out;
   const Table& table = it->second;
   const Size* one = measured(table, 1);
@@ -74,9 +74,9 @@ std::vector<double> CostCurve::ratios(int threads, int maxN) const {
   return out;
 }
 
-double CostCurve::singleMs(int threads) const {
+double CostCurve::singleMs(int key) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = tables_.find(threads);
+  auto it = tables_.find(key);
   if (it == tables_.end()) return 0;
   const Size* one = measured(it->second, 1);
   return one ? one->ms : 0;

@@ -20,14 +20,16 @@ class CostCurve {
  public:
   // Sizes beyond this are prompt chunks, not verification batches: not recorded.
   static constexpr int kMaxTokens = 64;
+  // Figures are kept per thread setting: this is its key.
+  static int key(int threads, int threadsBatch) { return threads * 65536 + threadsBatch; }
 
-  // One evaluation of n tokens on `threads` threads took ms.
-  void record(int threads, int n, double ms);
+  // One evaluation of n tokens with the thread setting `key` took ms.
+  void record(int key, int n, double ms);
   // V(n) / V(1) for n = 0..maxN (index 0 unused, 1 is 1.0): measured where n and 1 were seen
   // often enough, interpolated between measured sizes, the prior's shape beyond them.
-  std::vector<double> ratios(int threads, int maxN) const;
+  std::vector<double> ratios(int key, int maxN) const;
   // Measured V(1) in ms; 0 while not seen often enough.
-  double singleMs(int threads) const;
+  double singleMs(int key) const;
   // The prior's V(n) / V(1).
   static double priorRatio(int n);
 
@@ -40,7 +42,7 @@ class CostCurve {
   const Size* measured(const Table& table, int n) const;
 
   mutable std::mutex mutex_;
-  std::map<int, Table> tables_;  // by thread count
+  std::map<int, Table> tables_;  // by key()
 };
 
 }  // namespace specdec

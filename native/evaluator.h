@@ -27,7 +27,7 @@ struct EvaluatorOptions {
 };
 
 // The key of an evaluator's figures in its model's CostCurve: its thread counts.
-inline int costKey(const EvaluatorOptions& o) { return o.threads * 1024 + o.threadsBatch; }
+inline int costKey(const EvaluatorOptions& o) { return CostCurve::key(o.threads, o.threadsBatch); }
 
 class Evaluator {
  public:

@@ -275,7 +275,7 @@ Napi::Value ModelWrap::CostCurve(const Napi::CallbackInfo& info) {
     if (info.Length() <= i || !info[i].IsNumber()) throw makeError(env, "INVALID_ARGUMENT", "expected a number");
     return std::clamp(info[i].As<Napi::Number>().Int32Value(), 1, max);
   };
-  const int key = arg(0, 1023) * 1024 + arg(1, 1023);
+  const int key = specdec::CostCurve::key(arg(0, 1024), arg(1, 1024));
   const std::vector<double> ratios = core->costCurve().ratios(key, arg(2, specdec::CostCurve::kMaxTokens));
   Napi::Object o = Napi::Object::New(env);
   o.Set("singleMs", core->costCurve().singleMs(key));
