@@ -19,7 +19,8 @@ namespace specdec {
 
 // ---- ModelCore --------------------------------------------------------------------------------
 
-// The rest is llama.cpp's loader's, which reports failures by logging and returning null.
+// What model.h says it checks; the rest is llama.cpp's loader's, which reports failures by
+// logging and returning null.
 void precheckModelFile(const std::string& path) {
   struct stat st {};
   if (path.empty()) fail("INVALID_ARGUMENT", "model path is empty");
