@@ -641,17 +641,20 @@ std::vector<double> SessionCore::measureDecode(uint32_t depth, const std::vector
   for (size_t i = 0; i < tokens.size(); i++) tokens[i] = (llama_token)((i * 7919 + 13) % model()->nVocab());
   std::vector<llama_token> prefix(tokens.begin(), tokens.begin() + std::max<uint32_t>(depth, 1));
   if (depth > 0) main_->sync(prefix);
-  std::vector<double> medians;
-  std::vector<double> times(repeats);
-  for (uint32_t n : sizes) {
-    for (uint32_t r = 0; r < repeats; r++) {
+  // Sizes take turns within each repeat, so a machine whose speed drifts slows all of them alike.
+  std::vector<std::vector<double>> times(sizes.size(), std::vector<double>(repeats));
+  for (uint32_t r = 0; r < repeats; r++) {
+    for (size_t i = 0; i < sizes.size(); i++) {
       const auto start = Clock::now();
-      main_->decode(tokens.data() + depth, (int32_t)n, true);
-      times[r] = msSince(start);
+      main_->decode(tokens.data() + depth, (int32_t)sizes[i], true);
+      times[i][r] = msSince(start);
       main_->truncate(depth);
     }
-    std::sort(times.begin(), times.end());
-    medians.push_back(times[repeats / 2]);
+  }
+  std::vector<double> medians;
+  for (auto& t : times) {
+    std::sort(t.begin(), t.end());
+    medians.push_back(t[repeats / 2]);
   }
   pauseThreads();
   return medians;
