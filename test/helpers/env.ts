@@ -11,8 +11,17 @@ export const sharedModels = path.resolve(repoRoot, "../shared/models");
 export const sharedBench = path.resolve(repoRoot, "../shared/bench");
 export const MAIN = path.join(sharedModels, "main-q8_0.gguf");
 
+const created: string[] = [];
+
+/** A fresh folder under the OS temp folder, removed when the test file ends (see cleanup.ts). */
 export function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "specdec-test-"));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "specdec-test-"));
+  created.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of created.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** Writes a tiny random model into a fresh temp folder and returns its path. */
