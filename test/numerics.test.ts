@@ -7,7 +7,7 @@ import path from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { loadModel, quantizeModel, setNumerics, type Model, type QuantizationType, type Session } from "../lib/index.js";
+import { loadModel, quantizeModel, setNumerics, systemInfo, type Model, type QuantizationType, type Session } from "../lib/index.js";
 import { benchPrompts, MAIN, sharedModels, tinyModel } from "./helpers/env.js";
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
@@ -140,8 +140,10 @@ describe("numerics of batched evaluation, every weight format", () => {
     });
   }
 
-  // The test can fail: with llama.cpp's own kernels the repacked K-quant's batches differ.
-  it("fast: Q4_K_M's batched logits differ from single tokens", async () => {
+  // The test can fail: with llama.cpp's own kernels the repacked K-quant's batches differ. Q4_K
+  // is repacked (and its batches take a gemm) only where the build has AVX2: an SSE4.2 build
+  // multiplies every column alike, so there is nothing to differ.
+  it.runIf(/\bAVX2 = 1\b/.test(systemInfo()))("fast: Q4_K_M's batched logits differ from single tokens", async () => {
     setNumerics("fast");
     const [single, batched] = await logitsOf("Q4_K_M", [1, 5]);
     expect(maxAbsDiff(single, batched)).toBeGreaterThan(0);
