@@ -12,12 +12,12 @@ import { SpecdecError } from "./errors.js";
 import { loadModel, type ChatMessage, type LoadModelOptions, type Model } from "./model.js";
 import { setNumerics, type Numerics } from "./config.js";
 import { serveRpc } from "./rpc.js";
-import { serve } from "./server.js";
+import { isLoopback, serve } from "./server.js";
 import type { DrafterOptions, SessionOptions } from "./session.js";
 
 const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [options]
        specdec chat -m <model.gguf> [--system <text>] [--color] [options]
-       specdec serve -m <model.gguf> [--host 127.0.0.1] [--port 8080] [--name <id>] [options]
+       specdec serve -m <model.gguf> [--host 127.0.0.1] [--port 8080] [--name <id>] [--cors <origin>]... [--allowed-host <name>]... [options]
        specdec datastore build <file or folder>... -m <model.gguf> -o <store.specdec> [--rebuild]
        specdec bench -m <model.gguf> [-d <draft.gguf>] --prompts <file.jsonl> [-o <folder>] [bench options]
        specdec rpc-server [--host 127.0.0.1] [--port 50052] [-t <threads>] [--mem <MiB>]
@@ -29,7 +29,10 @@ model kept) in green, the main model's own in the default colour. /exit or Ctrl-
 Ctrl-C stops an answer.
 
 serve: an OpenAI-compatible server (/v1/completions, /v1/chat/completions, /v1/models, /health)
-on this machine only unless --host says otherwise; requests take turns on one session.
+on this machine only unless --host says otherwise; requests take turns on one session. Web pages
+cannot call it: a request naming a web Origin is refused unless --cors names that origin (e.g.
+--cors http://localhost:3000; repeatable), and on loopback a request for another host name
+(DNS rebinding) is refused unless --allowed-host names it. Bodies must be application/json.
 
 bench: runs every prompt with plain decoding and with each drafter (lookup; with -d the draft
 model alone and with lookup; with --retrieval, retrieval; with --lookahead, lookahead), and with
@@ -356,13 +359,26 @@ async function datastoreCommand(args: string[]): Promise<void> {
 async function serveCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { ...SESSION_FLAGS, host: { type: "string" }, port: { type: "string" }, name: { type: "string" } },
+    options: {
+      ...SESSION_FLAGS,
+      host: { type: "string" },
+      port: { type: "string" },
+      name: { type: "string" },
+      cors: { type: "string", multiple: true },
+      "allowed-host": { type: "string", multiple: true },
+    },
   });
   if (values.help) return void console.log(USAGE);
   if (!values.model) throw new UsageError("--model is required");
   const port = num("port", values.port);
+  for (const origin of values.cors ?? []) {
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) throw new UsageError(`--cors takes an origin such as http://localhost:3000, not ${JSON.stringify(origin)}`);
+  }
+  if (values.host && !isLoopback(values.host)) {
+    console.error(`specdec serve: WARNING: listening on ${values.host}: anyone who can reach this port can run generations on this machine. Expose it only on a trusted network.`);
+  }
   const { model, draft, session } = await modelsFromFlags(values);
-  const server = await serve(model, { host: values.host, port, name: values.name, session }).catch((err) => {
+  const server = await serve(model, { host: values.host, port, name: values.name, session, corsOrigins: values.cors, allowedHosts: values["allowed-host"] }).catch((err) => {
     draft?.dispose();
     model.dispose();
     throw err;
@@ -500,7 +516,7 @@ async function rpcServerCommand(args: string[]): Promise<void> {
   });
   if (values.help) return void console.log(USAGE);
   if (values.numerics) setNumerics(values.numerics as Numerics);
-  const loopback = ["127.0.0.1", "localhost", "::1"].includes(values.host);
+  const loopback = isLoopback(values.host);
   console.error(
     loopback
       ? "specdec rpc-server: WARNING: the RPC protocol has no authentication; this worker listens on loopback only."

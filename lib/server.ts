@@ -24,6 +24,19 @@ export interface ServeOptions {
   session?: SessionOptions;
   /** Largest request body accepted, in bytes (default 1 MiB). */
   maxBodyBytes?: number;
+  /**
+   * Web origins (e.g. "http://localhost:3000") whose pages may call the server: they get CORS
+   * answers, preflights included. Any other request that names an Origin is refused (403), so a
+   * web page the user opens cannot drive the server (default: none).
+   */
+  corsOrigins?: string[];
+  /**
+   * Host names requests may address besides the bound address and, on loopback, "localhost"
+   * (e.g. a reverse proxy's name). A request for another host is refused (421): on loopback this
+   * stops DNS rebinding, a web page's name pointed at 127.0.0.1. Bound beyond loopback (e.g.
+   * 0.0.0.0), any host is accepted unless this names some.
+   */
+  allowedHosts?: string[];
 }
 
 /** A running server. */
@@ -108,7 +121,10 @@ function usage(s: GenerationStats) {
 const finishReason = (s: GenerationStats) => (s.stopReason === "maxTokens" || s.stopReason === "contextFull" ? "length" : "stop");
 
 async function readBody(req: http.IncomingMessage, limit: number): Promise<Body> {
-  if (!(req.headers["content-type"] ?? "").includes("application/json")) throw new HttpError(415, "the body must be application/json");
+  // The media type itself, not a substring: "text/plain;charset=application/json" is a type a web
+  // page may send cross-origin without a preflight.
+  const mediaType = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+  if (mediaType !== "application/json") throw new HttpError(415, "the body must be application/json");
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -126,9 +142,48 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<Body>
   return body as Body;
 }
 
-function sendJson(res: http.ServerResponse, status: number, value: unknown) {
+const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
+
+/** Whether `host` is a loopback address or name. */
+export function isLoopback(host: string): boolean {
+  return LOOPBACK_NAMES.has(host.toLowerCase()) || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Who may address the server: the Host header's name against the bound address (and, on
+ * loopback, the loopback names), the Origin header against the allowed web origins. What a web
+ * page cannot forge (Host, Origin) is what keeps it out; a page's fetch always names its Origin.
+ */
+function browserGuard(boundHost: string, port: () => number, options: ServeOptions) {
+  const hosts = new Set((options.allowedHosts ?? []).map((h) => h.toLowerCase()));
+  const bound = boundHost.toLowerCase();
+  const anyHost = !isLoopback(bound) && hosts.size === 0;
+  if (isLoopback(bound)) for (const name of LOOPBACK_NAMES) hosts.add(name);
+  hosts.add(bound.includes(":") && !bound.startsWith("[") ? `[${bound}]` : bound);
+  const origins = new Set(options.corsOrigins ?? []);
+  return {
+    /** Throws unless the request may be served; returns the CORS headers it gets. */
+    check(req: http.IncomingMessage): Record<string, string> {
+      const hostHeader = req.headers.host;
+      if (!anyHost) {
+        const name = hostHeader?.replace(/:\d+$/, "").toLowerCase();
+        if (!name || !hosts.has(name)) throw new HttpError(421, `this server does not answer for host ${JSON.stringify(hostHeader ?? "")}`);
+      }
+      const origin = req.headers.origin;
+      if (origin === undefined) return {};
+      const own = [...hosts].some((h) => origin === `http://${h}:${port()}`);
+      if (own) return {};
+      if (!origins.has(origin) && !origins.has("*")) {
+        throw new HttpError(403, `requests from web origin ${JSON.stringify(origin)} are not allowed (see corsOrigins / --cors)`);
+      }
+      return { "access-control-allow-origin": origin, vary: "Origin" };
+    },
+  };
+}
+
+function sendJson(res: http.ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}) {
   const text = JSON.stringify(value);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
 
@@ -160,11 +215,20 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     return turn;
   };
 
+  const host = options.host ?? "127.0.0.1";
+  const guard = browserGuard(host, () => (server.address() as AddressInfo).port, options);
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse) {
+    const cors = guard.check(req);
     const url = new URL(req.url ?? "/", "http://x");
-    if (req.method === "GET" && url.pathname === "/health") return sendJson(res, 200, { status: "ok" });
+    if (req.method === "OPTIONS") {
+      // a preflight from an allowed origin (others were refused above)
+      res.writeHead(204, { ...cors, allow: "GET, POST, OPTIONS", "access-control-allow-methods": "GET, POST, OPTIONS", "access-control-allow-headers": "content-type, authorization", "access-control-max-age": "600" });
+      return void res.end();
+    }
+    if (req.method === "GET" && url.pathname === "/health") return sendJson(res, 200, { status: "ok" }, cors);
     if (req.method === "GET" && url.pathname === "/v1/models") {
-      return sendJson(res, 200, { object: "list", data: [{ id: name, object: "model", created, owned_by: "specdec" }] });
+      return sendJson(res, 200, { object: "list", data: [{ id: name, object: "model", created, owned_by: "specdec" }] }, cors);
     }
     const chat = url.pathname === "/v1/chat/completions";
     if (!chat && url.pathname !== "/v1/completions") throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
@@ -191,7 +255,7 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     });
     try {
       if (body.stream === true) {
-        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+        res.writeHead(200, { ...cors, "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
         const event = (choice: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
           res.write(`data: ${JSON.stringify({ id, object: chat ? "chat.completion.chunk" : "text_completion", created: Math.floor(Date.now() / 1000), model: name, choices: [{ index: 0, ...choice }], ...extra })}\n\n`);
         if (chat) event({ delta: { role: "assistant", content: "" }, finish_reason: null });
@@ -215,7 +279,7 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
         const choice = chat
           ? { index: 0, message: { role: "assistant", content: text }, finish_reason: finishReason(stats), logprobs: null }
           : { index: 0, text, finish_reason: finishReason(stats), logprobs: null };
-        sendJson(res, 200, { id, object, created: Math.floor(Date.now() / 1000), model: name, choices: [choice], usage: usage(stats) });
+        sendJson(res, 200, { id, object, created: Math.floor(Date.now() / 1000), model: name, choices: [choice], usage: usage(stats) }, cors);
       }
     } finally {
       running.delete(controller);
@@ -233,15 +297,15 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port ?? 8080, options.host ?? "127.0.0.1", () => resolve());
+    server.listen(options.port ?? 8080, host, () => resolve());
   }).catch((err) => {
     session.dispose();
     throw err;
   });
   const address = server.address() as AddressInfo;
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `http://${urlHost}:${address.port}`,
     close: async () => {
       for (const c of running) c.abort();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

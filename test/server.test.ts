@@ -1,5 +1,7 @@
 // The OpenAI-compatible server, driven by the official `openai` client (completions, chat,
 // streaming, abort, requests at once) and by raw HTTP for bad requests.
+import http from "node:http";
+
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -119,4 +121,54 @@ describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {
     const r = await client.completions.create({ model: "main", prompt: PROMPTS[2], max_tokens: 24, temperature: 0 });
     expect(r.choices[0].text).toBe(expected.get(PROMPTS[2]));
   });
+
+  // What a web page in the user's browser could send: a "simple" cross-origin request (no
+  // preflight: text/plain body), or any request through DNS rebinding (its own host name
+  // resolving to 127.0.0.1). Sent with a raw HTTP client, headers as a browser sets them.
+  it("web pages cannot drive it: foreign origins, foreign hosts and non-JSON bodies are refused", async () => {
+    const body = JSON.stringify({ prompt: PROMPTS[0], max_tokens: 4 });
+    expect((await raw(server.url, "POST", "/v1/completions", { "content-type": "text/plain;charset=application/json", origin: "http://evil.example" }, body)).status).toBe(403);
+    expect((await raw(server.url, "POST", "/v1/completions", { "content-type": "text/plain;charset=application/json" }, body)).status).toBe(415);
+    expect((await raw(server.url, "POST", "/v1/completions", { "content-type": "application/json", origin: "http://evil.example" }, body)).status).toBe(403);
+    expect((await raw(server.url, "OPTIONS", "/v1/completions", { origin: "http://evil.example", "access-control-request-method": "POST" })).status).toBe(403);
+    const port = new URL(server.url).port;
+    const rebound = await raw(server.url, "POST", "/v1/completions", { "content-type": "application/json", host: `evil.example:${port}` }, body);
+    expect(rebound.status).toBe(421);
+    expect(JSON.parse(rebound.body).error.message).toMatch(/host/);
+    // this machine's own names and the server's own origin are fine
+    expect((await raw(server.url, "GET", "/v1/models", { host: `localhost:${port}` })).status).toBe(200);
+    expect((await raw(server.url, "POST", "/v1/completions", { "content-type": "application/json; charset=utf-8", origin: server.url }, body)).status).toBe(200);
+  });
+
+  it("answers the origins --cors names, preflights included", async () => {
+    const allowed = "http://localhost:3000";
+    const corsServer = await serve(model, { port: 0, corsOrigins: [allowed], session: { contextSize: 256, threads: 2 } });
+    try {
+      const preflight = await raw(corsServer.url, "OPTIONS", "/v1/chat/completions", { origin: allowed, "access-control-request-method": "POST", "access-control-request-headers": "content-type" });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers["access-control-allow-origin"]).toBe(allowed);
+      expect(preflight.headers["access-control-allow-headers"]).toMatch(/content-type/);
+      const r = await raw(corsServer.url, "POST", "/v1/completions", { "content-type": "application/json", origin: allowed }, JSON.stringify({ prompt: PROMPTS[1], max_tokens: 4 }));
+      expect(r.status).toBe(200);
+      expect(r.headers["access-control-allow-origin"]).toBe(allowed);
+      expect((await raw(corsServer.url, "GET", "/v1/models", { origin: "http://localhost:3001" })).status).toBe(403);
+    } finally {
+      await corsServer.close();
+    }
+  });
 });
+
+/** One HTTP request with exactly these headers (fetch would set Host and may drop Origin). */
+function raw(base: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(path, base);
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method, headers: body ? { ...headers, "content-length": Buffer.byteLength(body) } : headers }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
