@@ -17,7 +17,7 @@ import type { DrafterOptions, SessionOptions } from "./session.js";
 
 const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [options]
        specdec chat -m <model.gguf> [--system <text>] [--color] [options]
-       specdec serve -m <model.gguf> [--host 127.0.0.1] [--port 8080] [--name <id>] [--cors <origin>]... [--allowed-host <name>]... [options]
+       specdec serve -m <model.gguf> [--host 127.0.0.1] [--port 8080] [--name <id>] [--cors <origin>]... [--allowed-host <name>]... [--api-key <key>] [options]
        specdec datastore build <file or folder>... -m <model.gguf> -o <store.specdec> [--rebuild]
        specdec bench -m <model.gguf> [-d <draft.gguf>] --prompts <file.jsonl> [-o <folder>] [bench options]
        specdec rpc-server [--host 127.0.0.1] [--port 50052] [-t <threads>] [--mem <MiB>]
@@ -33,6 +33,8 @@ on this machine only unless --host says otherwise; requests take turns on one se
 cannot call it: a request naming a web Origin is refused unless --cors names that origin (e.g.
 --cors http://localhost:3000; repeatable), and on loopback a request for another host name
 (DNS rebinding) is refused unless --allowed-host names it. Bodies must be application/json.
+--api-key (or SPECDEC_API_KEY, which other users cannot see in the process list): every request
+but /health needs "Authorization: Bearer <key>".
 
 bench: runs every prompt with plain decoding and with each drafter (lookup; with -d the draft
 model alone and with lookup; with --retrieval, retrieval; with --lookahead, lookahead), and with
@@ -366,6 +368,7 @@ async function serveCommand(args: string[]): Promise<void> {
       name: { type: "string" },
       cors: { type: "string", multiple: true },
       "allowed-host": { type: "string", multiple: true },
+      "api-key": { type: "string" },
     },
   });
   if (values.help) return void console.log(USAGE);
@@ -375,10 +378,11 @@ async function serveCommand(args: string[]): Promise<void> {
     if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) throw new UsageError(`--cors takes an origin such as http://localhost:3000, not ${JSON.stringify(origin)}`);
   }
   if (values.host && !isLoopback(values.host)) {
-    console.error(`specdec serve: WARNING: listening on ${values.host}: anyone who can reach this port can run generations on this machine. Expose it only on a trusted network.`);
+    const key = values["api-key"] ?? process.env.SPECDEC_API_KEY;
+    console.error(`specdec serve: WARNING: listening on ${values.host}: ${key ? "anyone with the API key" : "anyone"} who can reach this port can run generations on this machine.${key ? "" : " Give an --api-key, or expose it only on a trusted network."}`);
   }
   const { model, draft, session } = await modelsFromFlags(values);
-  const server = await serve(model, { host: values.host, port, name: values.name, session, corsOrigins: values.cors, allowedHosts: values["allowed-host"] }).catch((err) => {
+  const server = await serve(model, { host: values.host, port, name: values.name, session, corsOrigins: values.cors, allowedHosts: values["allowed-host"], apiKey: values["api-key"] ?? process.env.SPECDEC_API_KEY }).catch((err) => {
     draft?.dispose();
     model.dispose();
     throw err;

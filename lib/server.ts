@@ -3,7 +3,7 @@
 // session (its KV cache is reused when a request begins as the last one did, as a chat does); a
 // client that goes away aborts its generation. Bodies are size-limited and validated; errors are
 // OpenAI-shaped JSON. Speculation figures ride in the usage block.
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -37,6 +37,13 @@ export interface ServeOptions {
    * 0.0.0.0), any host is accepted unless this names some.
    */
   allowedHosts?: string[];
+  /**
+   * A key every request must present as `Authorization: Bearer <key>` (OpenAI clients send their
+   * API key so), else 401; /health excepted (default: none).
+   */
+  apiKey?: string;
+  /** Most connections open at once; further ones are closed at once (default 256). */
+  maxConnections?: number;
 }
 
 /** A running server. */
@@ -129,7 +136,7 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<Body>
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`);
+    if (size > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`); // the connection closes: the rest is unread
     chunks.push(chunk as Buffer);
   }
   let body: unknown;
@@ -216,6 +223,14 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
   };
 
   const host = options.host ?? "127.0.0.1";
+  // keys compared as digests, in constant time
+  const digest = (text: string) => createHash("sha256").update(text).digest();
+  const keyDigest = options.apiKey ? digest(options.apiKey) : null;
+  const authorized = (req: http.IncomingMessage) => {
+    if (!keyDigest) return true;
+    const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "");
+    return match !== null && timingSafeEqual(digest(match[1].trim()), keyDigest);
+  };
   const guard = browserGuard(host, () => (server.address() as AddressInfo).port, options);
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse) {
@@ -227,6 +242,7 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
       return void res.end();
     }
     if (req.method === "GET" && url.pathname === "/health") return sendJson(res, 200, { status: "ok" }, cors);
+    if (!authorized(req)) throw new HttpError(401, "a valid API key is required (Authorization: Bearer <key>)", null, "authentication_error");
     if (req.method === "GET" && url.pathname === "/v1/models") {
       return sendJson(res, 200, { object: "list", data: [{ id: name, object: "model", created, owned_by: "specdec" }] }, cors);
     }
@@ -289,12 +305,17 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err) => {
       if (res.headersSent) return void res.end();
-      if (err instanceof HttpError) return sendJson(res, err.status, { error: { message: err.message, type: err.type, param: err.param, code: null } });
+      if (err instanceof HttpError) {
+        // a body left unread (refused before or while reading it) ends the connection, and says so
+        const headers: Record<string, string> = req.complete ? {} : { connection: "close" };
+        return sendJson(res, err.status, { error: { message: err.message, type: err.type, param: err.param, code: null } }, headers);
+      }
       const status = err instanceof SpecdecError && (err.code === "INVALID_ARGUMENT" || err.code === "CONTEXT_OVERFLOW") ? 400 : 500;
       const code = err instanceof SpecdecError ? err.code : null;
       sendJson(res, status, { error: { message: (err as Error).message, type: status === 400 ? "invalid_request_error" : "server_error", param: null, code } });
     });
   });
+  server.maxConnections = options.maxConnections ?? 256;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 8080, host, () => resolve());

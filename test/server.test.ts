@@ -1,6 +1,7 @@
 // The OpenAI-compatible server, driven by the official `openai` client (completions, chat,
 // streaming, abort, requests at once) and by raw HTTP for bad requests.
 import http from "node:http";
+import net from "node:net";
 
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -154,6 +155,59 @@ describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {
       expect((await raw(corsServer.url, "GET", "/v1/models", { origin: "http://localhost:3001" })).status).toBe(403);
     } finally {
       await corsServer.close();
+    }
+  });
+});
+
+describe("server access (main-q8_0)", () => {
+  let model: Model;
+  beforeAll(async () => {
+    model = await loadModel(MAIN);
+  });
+  afterAll(() => model.dispose());
+
+  it("an API key guards every route but /health; OpenAI clients pass it", async () => {
+    const server = await serve(model, { port: 0, apiKey: "s3cret", session: { contextSize: 256, threads: 2 } });
+    try {
+      expect((await raw(server.url, "GET", "/health", {})).status).toBe(200);
+      const none = await raw(server.url, "GET", "/v1/models", {});
+      expect(none.status).toBe(401);
+      expect(JSON.parse(none.body).error.type).toBe("authentication_error");
+      expect((await raw(server.url, "GET", "/v1/models", { authorization: "Bearer s3cre" })).status).toBe(401);
+      expect((await raw(server.url, "GET", "/v1/models", { authorization: "Basic s3cret" })).status).toBe(401);
+      const wrong = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "guess", maxRetries: 0 });
+      await expect(wrong.completions.create({ model: "m", prompt: "x", max_tokens: 2 })).rejects.toMatchObject({ status: 401 });
+      const right = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "s3cret", maxRetries: 0 });
+      const r = await right.completions.create({ model: "m", prompt: "import os\n", max_tokens: 4, temperature: 0 });
+      expect(r.usage?.completion_tokens).toBe(4);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("caps open connections, and a 413 closes its connection saying so", async () => {
+    const server = await serve(model, { port: 0, maxConnections: 4, maxBodyBytes: 1000, session: { contextSize: 256, threads: 2 } });
+    const { port, hostname } = new URL(server.url);
+    const sockets: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const socket = net.connect(Number(port), hostname);
+        await new Promise((resolve) => socket.once("connect", resolve));
+        sockets.push(socket);
+      }
+      // a fifth is closed at once; the server answers again once one goes
+      const fifth = net.connect(Number(port), hostname);
+      await new Promise<void>((resolve) => fifth.once("close", () => resolve()).on("error", () => {}));
+      sockets.shift()!.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect((await raw(server.url, "GET", "/health", {})).status).toBe(200);
+
+      const big = await raw(server.url, "POST", "/v1/completions", { "content-type": "application/json" }, JSON.stringify({ prompt: "x".repeat(5000) }));
+      expect(big.status).toBe(413);
+      expect(big.headers.connection).toBe("close");
+    } finally {
+      for (const s of sockets) s.destroy();
+      await server.close();
     }
   });
 });
