@@ -37,6 +37,11 @@ export interface BuildDatastoreOptions {
   onProgress?: (progress: DatastoreProgress) => void;
   /** Build even when the file holds a datastore of the same corpus and tokenizer (default false). */
   rebuild?: boolean;
+  /**
+   * Largest file taken, in bytes (default 64 MiB): a larger one is an INVALID_ARGUMENT error
+   * before anything is read (a file is read whole, and its tokens take four bytes each).
+   */
+  maxFileBytes?: number;
 }
 
 /** A datastore file, for `drafters: [{ type: "retrieval", store }]`. */
@@ -86,7 +91,22 @@ export async function buildDatastore(model: Model, corpus: DatastoreCorpus, opti
     throw new SpecdecError("INVALID_ARGUMENT", "options.onProgress must be a function");
   }
   const rebuild = o.rebuild === undefined ? false : v.boolean("options.rebuild", o.rebuild);
-  const documents = [...files.flatMap((f) => listFiles(f)), ...texts.map((text) => ({ text }))];
+  const maxFileBytes = o.maxFileBytes === undefined ? 64 << 20 : v.integer("options.maxFileBytes", o.maxFileBytes, 1, Number.MAX_SAFE_INTEGER);
+  const output = path.resolve(out);
+  const listed = files.flatMap((f) => {
+    const found = listFiles(f);
+    // the store itself, where it lies in a folder of the corpus, is not part of the corpus
+    if (found.length === 1 && found[0].file === path.resolve(f)) {  // named as a file
+      if (found[0].file === output) throw new SpecdecError("INVALID_ARGUMENT", `${f} is both a file of the corpus and the datastore to write`);
+      return found;
+    }
+    return found.filter((d) => d.file !== output && !d.file.startsWith(`${output}.tmp`));
+  });
+  const tooLarge = listed.find((d) => d.size > maxFileBytes);
+  if (tooLarge) {
+    throw new SpecdecError("INVALID_ARGUMENT", `${tooLarge.file} has ${tooLarge.size} bytes, more than options.maxFileBytes (${maxFileBytes})`);
+  }
+  const documents = [...listed, ...texts.map((text) => ({ text }))];
   if (documents.length === 0) throw new SpecdecError("INVALID_ARGUMENT", "the corpus is empty: give files or texts");
 
   const vocab = model.info.vocabFingerprint;

@@ -84,6 +84,23 @@ describe("datastores", () => {
     other.dispose();
   });
 
+  it("never reads a file over the size limit, never writes over its own input, leaves itself out of its folder", async () => {
+    const corpus = path.join(dir, "own");
+    fs.mkdirSync(corpus, { recursive: true });
+    const source = path.join(corpus, "a.py");
+    fs.writeFileSync(source, "def f():\n    return 1\n");
+    await expectCode(buildDatastore(model, { files: [source], path: source }), "INVALID_ARGUMENT", /both a file of the corpus and the datastore/);
+    expect(fs.readFileSync(source, "utf8")).toBe("def f():\n    return 1\n");
+    // the store written into the folder it indexes: built again later, it is not its own input
+    const inside = path.join(corpus, "index.specdec");
+    expect((await buildDatastore(model, { files: [corpus], path: inside })).documents).toBe(1);
+    expect((await buildDatastore(model, { files: [corpus], path: inside }, { rebuild: true })).documents).toBe(1);
+    fs.writeFileSync(path.join(corpus, "big.txt"), Buffer.alloc(5000, 97));
+    await expectCode(buildDatastore(model, { files: [corpus], path: inside }, { maxFileBytes: 4096 }), "INVALID_ARGUMENT", /big\.txt has 5000 bytes/);
+    await expectCode(buildDatastore(model, { files: [corpus], path: inside }, { maxFileBytes: 0 }), "INVALID_ARGUMENT");
+    expect((await buildDatastore(model, { files: [corpus], path: inside }, { maxFileBytes: 5000 })).documents).toBe(2);
+  });
+
   it("bad corpora and damaged files are typed errors", async () => {
     const file = path.join(dir, "bad.specdec");
     await expectCode(buildDatastore(model, { path: file }), "INVALID_ARGUMENT");
