@@ -185,6 +185,11 @@ export class Model {
     const native = Session.nativeOptions(options, this.info, Model);
     const handle = this.#handle();
     const session = new Session(this, await wrapNative(() => handle.createSession(native)));
+    if (!this.#native) {
+      // disposed while the context was being made: it goes too
+      session.dispose();
+      throw new SpecdecError("DISPOSED", "the model was disposed while the session was being created");
+    }
     this.#sessions.add(new WeakRef(session));
     return session;
   }

@@ -90,6 +90,16 @@ describe("reliability (main-q8_0)", () => {
     s2.dispose();
   });
 
+  it("disposing a model while sessions are being created: each of them DISPOSED, none left alive", async () => {
+    const other = await loadModel(MAIN);
+    const pending = Array.from({ length: 6 }, () => other.createSession({ contextSize: 256, threads: 1 }));
+    other.dispose();
+    for (const r of await Promise.allSettled(pending)) {
+      expect(r.status).toBe("rejected");
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: "DISPOSED" });
+    }
+  });
+
   it("keeps the event loop responsive while generating, loading and tokenizing", async () => {
     const histogram = monitorEventLoopDelay({ resolution: 5 });
     histogram.enable();
