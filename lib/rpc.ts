@@ -38,7 +38,12 @@ let serving: string | undefined;
  */
 export async function serveRpc(options: RpcServerOptions = {}): Promise<RpcServer> {
   const o = v.optionsObject("options", options);
-  const host = o.host === undefined ? "127.0.0.1" : v.string("host", o.host);
+  // ggml's RPC server binds IPv4 literals only (anything else failed after "serving at")
+  const named = o.host === undefined ? "127.0.0.1" : v.string("host", o.host);
+  const host = named.toLowerCase() === "localhost" ? "127.0.0.1" : named;
+  if (!net.isIPv4(host)) {
+    throw new SpecdecError("INVALID_ARGUMENT", `the RPC server listens on IPv4 addresses only (e.g. 127.0.0.1, or 0.0.0.0 for every interface), not ${JSON.stringify(named)}`);
+  }
   const port = o.port === undefined ? 50052 : v.integer("port", o.port, 1, 65535);
   const threads = o.threads === undefined ? os.availableParallelism() : v.integer("threads", o.threads, 1, 1024);
   const memoryMiB = o.memoryMiB === undefined ? 0 : v.number("memoryMiB", o.memoryMiB, 1, 2 ** 32);

@@ -7,7 +7,7 @@ import path from "node:path";
 
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 
-import { loadModel, SpecdecError, type Model } from "../lib/index.js";
+import { loadModel, serveRpc, SpecdecError, type Model } from "../lib/index.js";
 import { MAIN, benchPrompts, repoRoot, sharedModels } from "./helpers/env.js";
 import { plainGreedy } from "./helpers/plain.js";
 
@@ -149,6 +149,16 @@ describe("RPC workers", () => {
     const code = await new Promise((resolve) => second.once("exit", resolve));
     expect(code).toBe(1);
     expect(err).toMatch(/RPC_UNAVAILABLE: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+    // Hosts: ggml's server binds IPv4 literals only; "localhost" is 127.0.0.1, others are refused.
+    for (const host of ["::1", "::", "example.com"]) {
+      await expect(serveRpc({ host, port })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/IPv4/) });
+    }
+    const named = await startWorker(undefined, "--host", "localhost");
+    const probe = await new Promise<net.Socket>((resolve, reject) => {
+      const socket = net.connect(named.port, "127.0.0.1", () => resolve(socket)).once("error", reject);
+    });
+    probe.destroy();
+    expect(named.child.exitCode).toBe(null);
     // --mem: the memory the worker's device reports.
     const limited = await startWorker(undefined, "--mem", "1000");
     await expect.poll(limited.stdout, { timeout: 10_000 }).toMatch(/CPU: .*\(1000 MiB, 1000 MiB free\)/);
