@@ -1,5 +1,5 @@
 // Datastores for the retrieval drafter: a corpus tokenized with a model's tokenizer and indexed
-// (a suffix array), saved to one file, memory-mapped by the sessions that use it, and built again
+// (a suffix array), saved to one file, read (once per process) by the sessions that use it, built again
 // only when the corpus or the tokenizer changed.
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -64,7 +64,7 @@ export class Datastore {
 }
 
 /**
- * Opens an existing datastore file (the sessions that use it map it from disk).
+ * Opens an existing datastore file (the sessions that use it read it from disk).
  *
  * @throws SpecdecError IO_ERROR, INVALID_DATASTORE
  */

@@ -1,7 +1,6 @@
 #include "datastore.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "addon.h"
@@ -197,6 +198,10 @@ DatastoreHeader Datastore::readHeader(const std::string& path) {
   return h;
 }
 
+// The file is read into memory, not mapped: a mapped file truncated or overwritten by another
+// program while a session drafts from it kills the process (SIGBUS, or garbage in the suffix
+// array read unchecked). Read once and checked, it is this process's own. Sessions of one process
+// share one copy while the file (device, inode, size, modification time) stays the same.
 std::shared_ptr<Datastore> Datastore::open(const std::string& path, const ModelCore& model) {
   const DatastoreHeader h = readHeader(path);
   if (h.nVocab != (uint32_t)model.nVocab() || h.vocabFingerprint != model.vocabFingerprint()) {
@@ -205,14 +210,27 @@ std::shared_ptr<Datastore> Datastore::open(const std::string& path, const ModelC
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail("IO_ERROR", "cannot read " + path + ": " + std::strerror(errno));
   FileCloser closer{fd};
+  struct stat st {};
+  if (fstat(fd, &st) != 0) fail("IO_ERROR", "cannot read " + path + ": " + std::strerror(errno));
+  const std::string key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+                          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+  static std::mutex cacheMutex;
+  static std::map<std::string, std::weak_ptr<Datastore>> cache;
+  std::lock_guard<std::mutex> lock(cacheMutex);
+  if (auto shared = cache[key].lock()) return shared;
+
   std::shared_ptr<Datastore> store(new Datastore());
-  store->mapSize_ = sizeof h + h.nTokens * (sizeof(int32_t) + sizeof(uint32_t));
-  void* map = mmap(nullptr, store->mapSize_, PROT_READ, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) fail("IO_ERROR", "cannot map " + path + ": " + std::strerror(errno));
-  store->map_ = map;
-  std::memcpy(&store->header_, map, sizeof h);
+  const size_t size = sizeof h + h.nTokens * (sizeof(int32_t) + sizeof(uint32_t));
+  store->data_.resize(size);
+  for (size_t done = 0; done < size;) {
+    const ssize_t n = pread(fd, store->data_.data() + done, size - done, (off_t)done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("INVALID_DATASTORE", path + " changed while it was read (it is shorter than its header says)");
+    done += (size_t)n;
+  }
+  std::memcpy(&store->header_, store->data_.data(), sizeof h);
   if (std::memcmp(&store->header_, &h, sizeof h) != 0) fail("INVALID_DATASTORE", path + " changed while it was opened");
-  store->tokens_ = reinterpret_cast<const int32_t*>(static_cast<const char*>(map) + sizeof h);
+  store->tokens_ = reinterpret_cast<const int32_t*>(store->data_.data() + sizeof h);
   store->suffixes_ = reinterpret_cast<const uint32_t*>(store->tokens_ + h.nTokens);
   // Every token id and suffix entry in range, so that nothing read later can go astray. A file
   // whose suffix array is in range but out of order only gives worse drafts, never wrong output.
@@ -220,11 +238,9 @@ std::shared_ptr<Datastore> Datastore::open(const std::string& path, const ModelC
     if (store->tokens_[i] < 0 || store->tokens_[i] > (int32_t)h.nVocab) fail("INVALID_DATASTORE", path + " is damaged: a token id is out of range");
     if (store->suffixes_[i] >= h.nTokens) fail("INVALID_DATASTORE", path + " is damaged: a suffix array entry is out of range");
   }
+  for (auto it = cache.begin(); it != cache.end();) it = it->second.expired() ? cache.erase(it) : std::next(it);
+  cache[key] = store;
   return store;
-}
-
-Datastore::~Datastore() {
-  if (map_) munmap(map_, mapSize_);
 }
 
 std::pair<uint64_t, uint64_t> Datastore::find(const llama_token* pattern, size_t n) const {

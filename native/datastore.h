@@ -55,10 +55,10 @@ class Datastore {
   // Reads just the header. Throws IO_ERROR (cannot read) or INVALID_DATASTORE (not one, another
   // version, or sizes that do not match the file).
   static DatastoreHeader readHeader(const std::string& path);
-  // Maps the file; throws as readHeader, and VOCAB_MISMATCH unless it was built with `model`'s
-  // tokenizer.
+  // Reads and checks the file (or shares the copy another session of this process read of the
+  // same, unchanged file); throws as readHeader, and VOCAB_MISMATCH unless it was built with
+  // `model`'s tokenizer.
   static std::shared_ptr<Datastore> open(const std::string& path, const ModelCore& model);
-  ~Datastore();
   Datastore(const Datastore&) = delete;
   Datastore& operator=(const Datastore&) = delete;
 
@@ -73,8 +73,7 @@ class Datastore {
   Datastore() = default;
 
   DatastoreHeader header_{};
-  void* map_ = nullptr;
-  size_t mapSize_ = 0;
+  std::vector<char> data_;  // the whole file
   const int32_t* tokens_ = nullptr;
   const uint32_t* suffixes_ = nullptr;
 };

@@ -101,6 +101,29 @@ describe("datastores", () => {
     expect((await buildDatastore(model, { files: [corpus], path: inside }, { maxFileBytes: 5000 })).documents).toBe(2);
   });
 
+  it("a datastore truncated or overwritten while a session drafts from it: the session goes on with what it read", async () => {
+    const main = await loadModel(MAIN);
+    const texts = benchPrompts().map((p) => p.prompt);
+    const file = path.join(dir, "changing.specdec");
+    const store = await buildDatastore(main, { texts, path: file });
+    const session = await main.createSession({ contextSize: 512, threads: 2, drafters: [{ type: "retrieval", store }] });
+    try {
+      const prompt = texts[0].slice(0, 300);
+      const first = await session.complete(prompt, { maxTokens: 48, temperature: 0 });
+      expect(first.stats.drafted).toBeGreaterThan(0);
+      const run = session.complete(prompt, { maxTokens: 48, temperature: 0 });
+      fs.truncateSync(file, 100);
+      expect((await run).text).toBe(first.text);
+      fs.writeFileSync(file, Buffer.alloc(100_000, 7)); // overwritten in place
+      expect((await session.complete(prompt, { maxTokens: 48, temperature: 0 })).text).toBe(first.text);
+      // a new session reads the file as it is now
+      await expectCode(main.createSession({ contextSize: 64, drafters: [{ type: "retrieval", store }] }), "INVALID_DATASTORE");
+    } finally {
+      session.dispose();
+      main.dispose();
+    }
+  });
+
   it("bad corpora and damaged files are typed errors", async () => {
     const file = path.join(dir, "bad.specdec");
     await expectCode(buildDatastore(model, { path: file }), "INVALID_ARGUMENT");
