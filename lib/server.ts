@@ -11,6 +11,7 @@ import { chatPrompt } from "./chat.js";
 import { SpecdecError } from "./errors.js";
 import type { ChatMessage, Model } from "./model.js";
 import type { GenerateOptions, GenerationStats, Session, SessionOptions } from "./session.js";
+import * as v from "./validate.js";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -200,6 +201,11 @@ function sendJson(res: http.ServerResponse, status: number, value: unknown, head
  * @throws SpecdecError from creating the session; the listen error (e.g. EADDRINUSE) as is.
  */
 export async function serve(model: Model, options: ServeOptions = {}): Promise<Server> {
+  const o = v.optionsObject("options", options);
+  if (o.corsOrigins !== undefined) v.stringArray("options.corsOrigins", o.corsOrigins);
+  if (o.allowedHosts !== undefined) v.stringArray("options.allowedHosts", o.allowedHosts);
+  if (o.apiKey !== undefined && v.string("options.apiKey", o.apiKey) === "") throw new SpecdecError("INVALID_ARGUMENT", "options.apiKey must not be empty");
+  if (o.maxConnections !== undefined) v.integer("options.maxConnections", o.maxConnections, 1, 1 << 20);
   const name = options.name ?? model.path.split(/[\\/]/).pop()!.replace(/\.gguf$/i, "");
   const limit = options.maxBodyBytes ?? 1 << 20;
   const session: Session = await model.createSession(options.session ?? {});

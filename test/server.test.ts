@@ -166,6 +166,12 @@ describe("server access (main-q8_0)", () => {
   });
   afterAll(() => model.dispose());
 
+  it("its access options are checked", async () => {
+    for (const bad of [{ corsOrigins: "http://a" }, { allowedHosts: [1] }, { apiKey: "" }, { apiKey: 5 }, { maxConnections: 0 }]) {
+      await expect(serve(model, { port: 0, ...(bad as object) })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    }
+  });
+
   it("an API key guards every route but /health; OpenAI clients pass it", async () => {
     const server = await serve(model, { port: 0, apiKey: "s3cret", session: { contextSize: 256, threads: 2 } });
     try {
