@@ -21,6 +21,7 @@ const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [options]
        specdec datastore build <file or folder>... -m <model.gguf> -o <store.specdec> [--rebuild]
        specdec bench -m <model.gguf> [-d <draft.gguf>] --prompts <file.jsonl> [-o <folder>] [bench options]
        specdec rpc-server [--host 127.0.0.1] [--port 50052] [-t <threads>] [--mem <MiB>]
+                          [--max-clients 4] [--idle-timeout <ms>]
 
 chat: an interactive chat with the model's chat template (a base model without one gets a plain
 "User: / Assistant:" transcript); after each answer a line with tokens/s, the share of drafted
@@ -56,7 +57,9 @@ layers for other specdec processes (--rpc host:port,... in generate, chat, serve
 protocol has NO authentication: anyone who can reach the port can use the machine and read what
 it holds. It binds to 127.0.0.1 unless --host says otherwise; expose it only on a trusted network.
 -t: CPU threads (default: every processor); --mem: the memory it reports to clients, who share
-layers by it unless --tensor-split says otherwise.
+layers by it unless --tensor-split says otherwise, and the most a client may allocate. Each client
+gets a process of its own; --max-clients at once (default 4), more are disconnected at once; a
+client holding nothing that stays silent --idle-timeout ms (default 30000) is disconnected.
 
 options:
   -m, --model <file>      GGUF model (required)
@@ -514,6 +517,8 @@ async function rpcServerCommand(args: string[]): Promise<void> {
       port: { type: "string", default: "50052" },
       threads: { type: "string", short: "t" },
       mem: { type: "string" },
+      "max-clients": { type: "string" },
+      "idle-timeout": { type: "string" },
       numerics: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -526,11 +531,17 @@ async function rpcServerCommand(args: string[]): Promise<void> {
       ? "specdec rpc-server: WARNING: the RPC protocol has no authentication; this worker listens on loopback only."
       : `specdec rpc-server: WARNING: listening on ${values.host}: the RPC protocol has NO authentication. Anyone who can reach this port can run computations here and read the model data it holds. Expose it only on a trusted network.`,
   );
-  const server = await serveRpc({ host: values.host, port: num("port", values.port), threads: num("threads", values.threads), memoryMiB: num("mem", values.mem) });
+  const server = await serveRpc({
+    host: values.host,
+    port: num("port", values.port),
+    threads: num("threads", values.threads),
+    memoryMiB: num("mem", values.mem),
+    maxClients: num("max-clients", values["max-clients"]),
+    idleTimeoutMs: num("idle-timeout", values["idle-timeout"]),
+  });
   console.error(`specdec rpc-server: serving at ${server.endpoint} (Ctrl-C stops)`);
   await Promise.race([server.stopped, new Promise<void>((resolve) => process.once("SIGINT", resolve).once("SIGTERM", resolve))]);
-  // ggml's server thread has no stop: the process ends here.
-  process.exit(0);
+  await server.close();
 }
 
 class UsageError extends Error {}

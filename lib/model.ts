@@ -20,6 +20,12 @@ export interface LoadModelOptions {
   rpcServers?: string[];
   /** How the offloaded layers are shared: one weight per worker (then per local GPU); default: by their memory. */
   tensorSplit?: number[];
+  /**
+   * Time limit, in ms, for connecting to an RPC worker and for each of its answers (default 60000).
+   * A worker that stops answering fails the model with RPC_UNAVAILABLE; a single evaluation that
+   * takes a worker longer (a long prompt on a slow one) needs a higher limit.
+   */
+  rpcTimeoutMs?: number;
   /** Called as loading goes on with the fraction done (0 to 1), at most every 50 ms, and with 1 at the end. */
   onProgress?: (fraction: number) => void;
 }
@@ -50,6 +56,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     return split;
   });
   if (tensorSplit && !rpcServers?.length) throw new SpecdecError("INVALID_ARGUMENT", "tensorSplit applies to rpcServers; none were given");
+  const rpcTimeoutMs = o.rpcTimeoutMs === undefined ? 60_000 : v.integer("rpcTimeoutMs", o.rpcTimeoutMs, 100, 86_400_000);
   const onProgress = v.maybe(o.onProgress, (x) => v.func("onProgress", x)) as ((fraction: number) => void) | undefined;
   // The native loader writes its progress into shared memory; a timer reads it here.
   const progress = onProgress ? new Float32Array(new SharedArrayBuffer(4)) : undefined;
@@ -66,6 +73,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
         vocabOnly: v.maybe(o.vocabOnly, (x) => v.boolean("vocabOnly", x)),
         rpcServers,
         tensorSplit,
+        rpcTimeoutMs,
         progress,
       }),
     );

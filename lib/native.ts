@@ -102,7 +102,7 @@ export interface NativeAddon {
   setLogLevel(level: number): void;
   systemInfo(): string;
   quantizeModel(source: string, destination: string, options: { type: string; pure?: boolean; threads?: number }): Promise<void>;
-  rpcServe(endpoint: string, options: { threads: number; memoryBytes: number }): Promise<void>;
+  rpcServeSocket(options: { fd: number; threads: number; memoryBytes: number; idleMs: number }): Promise<void>;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

@@ -85,7 +85,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevel, "setLogLevel"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   exports.Set("quantizeModel", Napi::Function::New(env, QuantizeModel, "quantizeModel"));
-  exports.Set("rpcServe", Napi::Function::New(env, RpcServe, "rpcServe"));
+  exports.Set("rpcServeSocket", Napi::Function::New(env, RpcServeSocket, "rpcServeSocket"));
   return exports;
 }
 

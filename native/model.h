@@ -32,6 +32,7 @@ struct ModelOptions {
   // RPC workers ("host:port") that take the model's offloaded layers, split by tensorSplit
   // (one weight per device, workers first, then local GPUs; empty: by their memory).
   std::vector<std::string> rpcServers;
+  uint32_t rpcTimeoutMs = 0;
   std::vector<float> tensorSplit;
   // Where loading reports its progress (0..1), read by JS while it waits: a float in a
   // SharedArrayBuffer that the caller keeps alive until the load settles; null: not reported.

@@ -1,10 +1,10 @@
 #include "rpc.h"
 
 #include <memory>
-#include <thread>
 
 #include "args.h"
 #include "errors.h"
+#include "worker.h"
 
 #ifdef SPECDEC_RPC
 #include "ggml-backend-impl.h"
@@ -25,30 +25,58 @@ std::vector<ggml_backend_dev_t> localGpuDevices() {
 
 #ifdef SPECDEC_RPC
 
-std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpoints, RpcBaseline& baseline) {
+namespace {
+
+std::string lastFailure(const std::string& endpoint) {
+  char why[256] = "";
+  ggml_backend_rpc_last_failure(endpoint.c_str(), why, sizeof why);
+  return why;
+}
+
+}  // namespace
+
+std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpoints, uint32_t timeoutMs, RpcBaseline& baseline) {
   std::vector<ggml_backend_dev_t> devices;
   for (const std::string& endpoint : endpoints) {
-    uint64_t failures = ggml_backend_rpc_failures(endpoint.c_str());
-    ggml_backend_reg_t reg = ggml_backend_rpc_add_server(endpoint.c_str());
-    // add_server remembers an endpoint it once reached: ask the worker something, to connect now.
-    size_t free = 0, total = 0;
-    if (reg) ggml_backend_rpc_get_device_memory(endpoint.c_str(), 0, &free, &total);
-    if (!reg || ggml_backend_rpc_failures(endpoint.c_str()) != failures) {
-      fail("RPC_UNAVAILABLE", "cannot reach the RPC worker at " + endpoint + " (is `specdec rpc-server` running there?)");
+    ggml_backend_rpc_set_timeout(endpoint.c_str(), timeoutMs);
+    // A worker closes a connection that holds nothing after a while: an earlier one may be gone.
+    RpcConnection held;
+    for (int attempt = 0; attempt < 2 && !held.backend; attempt++) {
+      held.failures = ggml_backend_rpc_failures(endpoint.c_str());
+      ggml_backend_reg_t reg = ggml_backend_rpc_add_server(endpoint.c_str());
+      if (!reg || ggml_backend_reg_dev_count(reg) == 0) break;
+      // ggml connects for each use unless something holds the connection: the model holds one,
+      // so that its buffers live in one connection (a worker frees them when it ends)
+      held.backend.reset(ggml_backend_dev_init(ggml_backend_reg_dev_get(reg, 0), nullptr), ggml_backend_free);
+      size_t free = 0, total = 0;
+      ggml_backend_rpc_get_device_memory(endpoint.c_str(), 0, &free, &total);
+      if (ggml_backend_rpc_failures(endpoint.c_str()) != held.failures) held.backend.reset();
     }
-    baseline.emplace_back(endpoint, failures);
+    if (!held.backend) {
+      std::string why = lastFailure(endpoint);
+      fail("RPC_UNAVAILABLE", "cannot use the RPC worker at " + endpoint + (why.empty() ? "" : " (" + why + ")") +
+                                  ": is `specdec rpc-server` running there, with a free client slot?");
+    }
+    held.endpoint = endpoint;
+    ggml_backend_reg_t reg = ggml_backend_rpc_add_server(endpoint.c_str());
     for (size_t i = 0; i < ggml_backend_reg_dev_count(reg); i++) devices.push_back(ggml_backend_reg_dev_get(reg, i));
+    baseline.push_back(std::move(held));
   }
   return devices;
 }
 
 void checkRpc(const RpcBaseline& baseline) {
-  for (const auto& [endpoint, failures] : baseline) {
-    if (ggml_backend_rpc_failures(endpoint.c_str()) != failures) {
-      fail("RPC_UNAVAILABLE", "lost the connection to the RPC worker at " + endpoint +
+  for (const RpcConnection& c : baseline) {
+    if (ggml_backend_rpc_failures(c.endpoint.c_str()) != c.failures) {
+      std::string why = lastFailure(c.endpoint);
+      fail("RPC_UNAVAILABLE", "lost the connection to the RPC worker at " + c.endpoint + (why.empty() ? "" : " (" + why + ")") +
                                   ": it no longer holds the model; load the model again once the worker is back");
     }
   }
+}
+
+void disconnectRpc(const RpcBaseline& baseline, const char* why) {
+  for (const RpcConnection& c : baseline) ggml_backend_rpc_disconnect(c.endpoint.c_str(), why);
 }
 
 namespace {
@@ -80,13 +108,15 @@ struct MemoryLimitedDevice {
 
 }  // namespace
 
-Napi::Value RpcServe(const Napi::CallbackInfo& info) {
+Napi::Value RpcServeSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
-    std::string endpoint = argString(info, 0, "endpoint");
-    Napi::Object o = argObject(info, 1);
+    Napi::Object o = argObject(info, 0);
+    int64_t fd = optInt(o, "fd", -1, 0, INT32_MAX);
+    if (fd < 0) fail("INVALID_ARGUMENT", "fd is required");
     size_t threads = (size_t)optInt(o, "threads", 1, 1, 1024);
     size_t memoryBytes = (size_t)optNumber(o, "memoryBytes", 0, 0, 9.0e15);
+    uint32_t idleMs = (uint32_t)optInt(o, "idleMs", 0, 0, 86400000);
     // GPUs if there are any, else the CPU (as llama.cpp's rpc-server chooses).
     std::vector<ggml_backend_dev_t> devices = localGpuDevices();
     if (devices.empty()) devices.push_back(ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU));
@@ -94,20 +124,15 @@ Napi::Value RpcServe(const Napi::CallbackInfo& info) {
       if (devices.size() > 1) fail("INVALID_ARGUMENT", "a memory limit applies to one device; this machine has several");
       devices[0] = MemoryLimitedDevice::wrap(devices[0], memoryBytes);
     }
-    // A thread of its own, not the libuv pool: the server never returns, and Node waits for the
-    // pool's threads when the process exits. The promise settles only if serving stops.
-    auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-    auto settle = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
-                                                "specdec rpc server", 0, 1);
-    std::thread([endpoint, threads, devices, deferred, settle]() mutable {
-      ggml_backend_rpc_start_server(endpoint.c_str(), nullptr, threads, devices.size(), devices.data());
-      settle.BlockingCall([endpoint, deferred](Napi::Env env, Napi::Function) {
-        deferred->Reject(makeError(env, "RPC_UNAVAILABLE", "the RPC server at " + endpoint +
-                                                               " stopped: cannot listen there (address in use?)").Value());
-      });
-      settle.Release();
-    }).detach();
-    return deferred->Promise();
+    return PromiseWorker<bool>::Run(
+        env,
+        [fd, threads, devices, idleMs]() mutable {
+          return ggml_backend_rpc_serve_socket((intptr_t)fd, nullptr, threads, devices.size(), devices.data(), idleMs);
+        },
+        [](Napi::Env env, bool& served) -> Napi::Value {
+          if (!served) fail("RPC_UNAVAILABLE", "cannot serve the connection: the socket or this machine's devices cannot be used");
+          return env.Undefined();
+        });
   } catch (const SpecdecException& e) {
     throw makeError(env, e);
   }
@@ -115,13 +140,15 @@ Napi::Value RpcServe(const Napi::CallbackInfo& info) {
 
 #else  // built without the RPC backend
 
-std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>&, RpcBaseline&) {
+std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>&, uint32_t, RpcBaseline&) {
   fail("INVALID_ARGUMENT", "this build of specdec has no RPC backend (built with SPECDEC_RPC=OFF)");
 }
 
 void checkRpc(const RpcBaseline&) {}
 
-Napi::Value RpcServe(const Napi::CallbackInfo& info) {
+void disconnectRpc(const RpcBaseline&, const char*) {}
+
+Napi::Value RpcServeSocket(const Napi::CallbackInfo& info) {
   throw makeError(info.Env(), "INVALID_ARGUMENT", "this build of specdec has no RPC backend (built with SPECDEC_RPC=OFF)");
 }
 

@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,13 +14,19 @@
 
 namespace specdec {
 
-// The failure count of each endpoint (ggml_backend_rpc_failures) when a model was loaded.
-using RpcBaseline = std::vector<std::pair<std::string, uint64_t>>;
+// A model's connection to one worker: held open while the model lives, with the endpoint's failure
+// count (ggml_backend_rpc_failures) when it was made.
+struct RpcConnection {
+  std::string endpoint;
+  uint64_t failures = 0;
+  std::shared_ptr<ggml_backend> backend;
+};
+using RpcBaseline = std::vector<RpcConnection>;
 
-// Connects to each "host:port" and returns its devices, in order, and the baseline. Throws
-// RPC_UNAVAILABLE naming a worker that cannot be reached; INVALID_ARGUMENT when this build has no
-// RPC backend.
-std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpoints, RpcBaseline& baseline);
+// Connects to each "host:port" (timeoutMs bounds connecting and every request; 0: none) and
+// returns its devices, in order, and the held connections. Throws RPC_UNAVAILABLE naming a worker
+// that cannot be used; INVALID_ARGUMENT when this build has no RPC backend.
+std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpoints, uint32_t timeoutMs, RpcBaseline& baseline);
 
 // This machine's GPUs (discrete or integrated), in ggml's order.
 std::vector<ggml_backend_dev_t> localGpuDevices();
@@ -28,10 +35,14 @@ std::vector<ggml_backend_dev_t> localGpuDevices();
 // forgotten the model's tensors and KV cache, so the model must be loaded again.
 void checkRpc(const RpcBaseline& baseline);
 
-// rpcServe(endpoint, { threads, memoryBytes }) -> Promise that settles only if serving stops (it
-// could not listen): serves this machine's GPUs, or else its CPU, to RPC clients, one client at a
-// time. memoryBytes > 0: the memory the device reports to clients (which size their default
-// layer split by it).
-Napi::Value RpcServe(const Napi::CallbackInfo& info);
+// Fails the connections now, e.g. to stop waiting on a worker that does not answer.
+void disconnectRpc(const RpcBaseline& baseline, const char* why);
+
+// rpcServeSocket({ fd, threads, memoryBytes, idleMs }) -> Promise resolved when the connection ends:
+// serves one RPC client on a connected socket (a supervising process accepted it) with this
+// machine's GPUs, or else its CPU. memoryBytes > 0: the memory the device reports (clients size
+// their layer split by it, and the worker allocates no more). idleMs > 0: a client idle that long
+// while holding nothing is disconnected.
+Napi::Value RpcServeSocket(const Napi::CallbackInfo& info);
 
 }  // namespace specdec
