@@ -71,7 +71,7 @@ export interface NativeSession {
   info(): { contextSize: number; batchSize: number; hasDraft: boolean };
   begin(request: Record<string, unknown>): void;
   step(): Promise<NativeStep>;
-  abort(): void;
+  abort(disconnectRpc?: boolean): void;
   stats(): { last: NativeStats; totals: NativeStats };
   evaluateLogits(tokens: Int32Array, options: { batchSize?: number }): Promise<Float32Array>;
   measureDecode(options: { depth: number; sizes: number[]; repeats: number }): Promise<number[]>;

@@ -207,6 +207,8 @@ export interface GenerationStats {
 }
 
 const FLASH_ATTENTION = { auto: -1, off: 0, on: 1 } as const;
+/** How long an aborted generation may wait on an RPC worker before the model's connections are failed. */
+const RPC_ABORT_GRACE_MS = 2000;
 
 /** Without a `drafters` option a session looks up its own text: it costs next to nothing. */
 const DEFAULT_DRAFTERS: DrafterOptions[] = [{ type: "lookup" }];
@@ -358,7 +360,14 @@ export class Session {
     if (signal?.aborted) throw new SpecdecError("ABORTED", "the generation was aborted", { cause: signal.reason });
     wrapNativeSync(() => native.begin(request));
     const generation = ++this.#generation;
-    const onAbort = () => native.abort();
+    // A step waiting on an RPC worker that does not answer would hold the abort until the request
+    // times out: past a grace period the model's worker connections are failed (the model is then
+    // unusable, RPC_UNAVAILABLE). A local model is unaffected.
+    let rpcGrace: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      native.abort();
+      rpcGrace = setTimeout(() => native.abort(true), RPC_ABORT_GRACE_MS);
+    };
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       for (;;) {
@@ -383,6 +392,7 @@ export class Session {
         }
       }
     } finally {
+      clearTimeout(rpcGrace);
       signal?.removeEventListener("abort", onAbort);
     }
   }

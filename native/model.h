@@ -69,6 +69,8 @@ class ModelCore {
   uint64_t vocabFingerprint() const { return vocabFingerprint_; }
   // Throws RPC_UNAVAILABLE when the connection to one of its RPC workers failed since it loaded.
   void checkRpc() const { specdec::checkRpc(rpcBaseline_); }
+  // Fails its RPC workers' connections now (a waiting evaluation returns; the model is then unusable).
+  void disconnectRpc(const char* why) const { specdec::disconnectRpc(rpcBaseline_, why); }
   // What its evaluations cost, learnt from every session's decodes (cost_curve.h).
   CostCurve& costCurve() const { return costCurve_; }
 

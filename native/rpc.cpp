@@ -42,6 +42,7 @@ std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpo
     // A worker closes a connection that holds nothing after a while: an earlier one may be gone.
     RpcConnection held;
     for (int attempt = 0; attempt < 2 && !held.backend; attempt++) {
+      ggml_backend_rpc_reconnect(endpoint.c_str());
       held.failures = ggml_backend_rpc_failures(endpoint.c_str());
       ggml_backend_reg_t reg = ggml_backend_rpc_add_server(endpoint.c_str());
       if (!reg || ggml_backend_reg_dev_count(reg) == 0) break;

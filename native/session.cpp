@@ -847,8 +847,14 @@ Napi::Value SessionWrap::Step(const Napi::CallbackInfo& info) {
       [core]() { core->settle(); });
 }
 
+// abort(disconnect?): ends the generation at its next check; with disconnect, also stops waiting on
+// the model's RPC workers by failing their connections (for a worker that does not answer).
 Napi::Value SessionWrap::Abort(const Napi::CallbackInfo& info) {
-  if (core_) core_->requestAbort();
+  if (!core_) return info.Env().Undefined();
+  core_->requestAbort();
+  if (info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value() && core_->busy) {
+    core_->model()->disconnectRpc("a generation was aborted while waiting on the worker");
+  }
   return info.Env().Undefined();
 }
 
