@@ -21,7 +21,7 @@ const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [options]
        specdec datastore build <file or folder>... -m <model.gguf> -o <store.specdec> [--rebuild]
        specdec bench -m <model.gguf> [-d <draft.gguf>] --prompts <file.jsonl> [-o <folder>] [bench options]
        specdec rpc-server [--host 127.0.0.1] [--port 50052] [-t <threads>] [--mem <MiB>]
-                          [--max-clients 4] [--idle-timeout <ms>]
+                          [--max-clients 4] [--idle-timeout <ms>] [--token <secret>]
 
 chat: an interactive chat with the model's chat template (a base model without one gets a plain
 "User: / Assistant:" transcript); after each answer a line with tokens/s, the share of drafted
@@ -53,9 +53,11 @@ the -o folder (default specdec-bench). Prompts: JSON lines, {"prompt": ..., "id"
       --node-llama-cpp-prompts <n>  node-llama-cpp runs only the first n prompts of each kind
 
 rpc-server: serves this machine's GPUs (or else its CPU) as a worker that holds and computes model
-layers for other specdec processes (--rpc host:port,... in generate, chat, serve, bench). The RPC
-protocol has NO authentication: anyone who can reach the port can use the machine and read what
-it holds. It binds to 127.0.0.1 unless --host says otherwise; expose it only on a trusted network.
+layers for other specdec processes (--rpc host:port,... in generate, chat, serve, bench). Without a
+token, anyone who can reach the port can use the machine and read what it holds; with --token (or
+SPECDEC_RPC_TOKEN, which ps does not show) clients must prove they know it (set SPECDEC_RPC_TOKEN
+for generate, chat, serve and bench too). The traffic is not encrypted either way. It binds to
+127.0.0.1 unless --host says otherwise; expose it only on a trusted network.
 -t: CPU threads (default: every processor); --mem: the memory it reports to clients, who share
 layers by it unless --tensor-split says otherwise, and the most a client may allocate. Each client
 gets a process of its own; --max-clients at once (default 4), more are disconnected at once; a
@@ -519,6 +521,7 @@ async function rpcServerCommand(args: string[]): Promise<void> {
       mem: { type: "string" },
       "max-clients": { type: "string" },
       "idle-timeout": { type: "string" },
+      token: { type: "string" },
       numerics: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -526,11 +529,16 @@ async function rpcServerCommand(args: string[]): Promise<void> {
   if (values.help) return void console.log(USAGE);
   if (values.numerics) setNumerics(values.numerics as Numerics);
   const loopback = isLoopback(values.host);
-  console.error(
-    loopback
-      ? "specdec rpc-server: WARNING: the RPC protocol has no authentication; this worker listens on loopback only."
-      : `specdec rpc-server: WARNING: listening on ${values.host}: the RPC protocol has NO authentication. Anyone who can reach this port can run computations here and read the model data it holds. Expose it only on a trusted network.`,
-  );
+  const token = values.token ?? process.env.SPECDEC_RPC_TOKEN ?? "";
+  if (token) {
+    console.error(`specdec rpc-server: clients must present the token (SPECDEC_RPC_TOKEN or loadModel's rpcToken); the traffic itself is not encrypted.`);
+  } else {
+    console.error(
+      loopback
+        ? "specdec rpc-server: WARNING: no token (--token or SPECDEC_RPC_TOKEN): any program on this machine can use this worker."
+        : `specdec rpc-server: WARNING: listening on ${values.host} without a token (--token or SPECDEC_RPC_TOKEN): anyone who can reach this port can run computations here and read the model data it holds.`,
+    );
+  }
   const server = await serveRpc({
     host: values.host,
     port: num("port", values.port),
@@ -538,6 +546,7 @@ async function rpcServerCommand(args: string[]): Promise<void> {
     memoryMiB: num("mem", values.mem),
     maxClients: num("max-clients", values["max-clients"]),
     idleTimeoutMs: num("idle-timeout", values["idle-timeout"]),
+    token,
   });
   console.error(`specdec rpc-server: serving at ${server.endpoint} (Ctrl-C stops)`);
   await Promise.race([server.stopped, new Promise<void>((resolve) => process.once("SIGINT", resolve).once("SIGTERM", resolve))]);

@@ -26,6 +26,12 @@ export interface LoadModelOptions {
    * takes a worker longer (a long prompt on a slow one) needs a higher limit.
    */
   rpcTimeoutMs?: number;
+  /**
+   * The token of RPC workers started with one (`specdec rpc-server --token`); default: the
+   * SPECDEC_RPC_TOKEN environment variable. It proves this process may use them; it never
+   * crosses the network, but the model data and activations do, unencrypted.
+   */
+  rpcToken?: string;
   /** Called as loading goes on with the fraction done (0 to 1), at most every 50 ms, and with 1 at the end. */
   onProgress?: (fraction: number) => void;
 }
@@ -57,6 +63,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   });
   if (tensorSplit && !rpcServers?.length) throw new SpecdecError("INVALID_ARGUMENT", "tensorSplit applies to rpcServers; none were given");
   const rpcTimeoutMs = o.rpcTimeoutMs === undefined ? 60_000 : v.integer("rpcTimeoutMs", o.rpcTimeoutMs, 100, 86_400_000);
+  const rpcToken = o.rpcToken === undefined ? (process.env.SPECDEC_RPC_TOKEN ?? "") : v.string("rpcToken", o.rpcToken);
   const onProgress = v.maybe(o.onProgress, (x) => v.func("onProgress", x)) as ((fraction: number) => void) | undefined;
   // The native loader writes its progress into shared memory; a timer reads it here.
   const progress = onProgress ? new Float32Array(new SharedArrayBuffer(4)) : undefined;
@@ -74,6 +81,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
         rpcServers,
         tensorSplit,
         rpcTimeoutMs,
+        rpcToken,
         progress,
       }),
     );

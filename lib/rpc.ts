@@ -4,6 +4,8 @@
 // malformed message the checks missed, a crash in a backend) loses its connection; the worker and
 // its other clients go on.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
@@ -26,6 +28,41 @@ export interface RpcServerOptions {
   maxClients?: number;
   /** A client that holds no buffers and sends nothing for this long, or stops in the middle of a message, is disconnected (default 30000). */
   idleTimeoutMs?: number;
+  /**
+   * A shared secret clients must prove they know (loadModel's rpcToken) before they are served;
+   * default: the SPECDEC_RPC_TOKEN environment variable, else none (any ggml RPC client is served).
+   */
+  token?: string;
+}
+
+// The token handshake (native/rpc_auth.h): this side sends the magic and a nonce, the client
+// answers HMAC-SHA256(token, context + nonce), a right answer gets one byte 1.
+const AUTH_MAGIC = Buffer.from("SPDCAUTH");
+const AUTH_CONTEXT = "specdec rpc auth v1";
+const AUTH_TIMEOUT_MS = 10_000;
+
+/** Resolves whether the client on `socket` answered the challenge for `token` (it then may speak ggml's protocol). */
+function authenticate(socket: net.Socket, token: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const nonce = randomBytes(32);
+    const expected = createHmac("sha256", token).update(AUTH_CONTEXT).update(nonce).digest();
+    let got = Buffer.alloc(0);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.removeAllListeners("data");
+      socket.pause();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), AUTH_TIMEOUT_MS);
+    socket.on("data", (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      // the client sends nothing more until it is told to go on: more is not a client of ours
+      if (got.length >= expected.length) done(got.length === expected.length && timingSafeEqual(got, expected));
+    });
+    socket.once("close", () => done(false));
+    socket.write(Buffer.concat([AUTH_MAGIC, nonce]));
+    socket.resume();
+  });
 }
 
 /** A running RPC worker. */
@@ -38,7 +75,10 @@ export interface RpcServer {
   close(): Promise<void>;
 }
 
-const workerScript = fileURLToPath(new URL("./rpc-worker.js", import.meta.url));
+// beside this module once compiled; from the sources (tests), the compiled one
+const workerScript = [new URL("./rpc-worker.js", import.meta.url), new URL("../dist/rpc-worker.js", import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((f) => fs.existsSync(f))!;
 
 /**
  * Serves this machine's GPUs (or else its CPU) as a ggml RPC worker: a client's
@@ -60,17 +100,17 @@ export async function serveRpc(options: RpcServerOptions = {}): Promise<RpcServe
   const memoryMiB = o.memoryMiB === undefined ? 0 : v.number("memoryMiB", o.memoryMiB, 1, 2 ** 32);
   const maxClients = o.maxClients === undefined ? 4 : v.integer("maxClients", o.maxClients, 1, 64);
   const idleMs = o.idleTimeoutMs === undefined ? 30_000 : v.integer("idleTimeoutMs", o.idleTimeoutMs, 100, 86_400_000);
+  const token = o.token === undefined ? (process.env.SPECDEC_RPC_TOKEN ?? "") : v.string("token", o.token);
   const workerOptions = JSON.stringify({ threads, memoryBytes: Math.round(memoryMiB * 2 ** 20), idleMs, numerics: getNumerics() });
 
   const clients = new Set<ChildProcess>();
   let closing = false;
   // the listener hands sockets over untouched: no byte is read here
-  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
-    if (closing || clients.size >= maxClients) {
+  const handOver = (socket: net.Socket) => {
+    if (closing) {
       socket.destroy();
       return;
     }
-    socket.on("error", () => {});
     let child: ChildProcess;
     try {
       child = spawn(process.execPath, [workerScript, workerOptions], {
@@ -90,6 +130,22 @@ export async function serveRpc(options: RpcServerOptions = {}): Promise<RpcServe
       clients.delete(child);
       if (signal && !closing) process.stderr.write(`specdec rpc-server: a client's worker process ended with ${signal}; that client was disconnected\n`);
       else if (code && !closing) process.stderr.write(`specdec rpc-server: a client's worker process exited with ${code}; that client was disconnected\n`);
+    });
+  };
+  let pending = 0; // clients answering the token challenge: they hold a slot
+  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+    socket.on("error", () => {});
+    if (closing || clients.size + pending >= maxClients) {
+      socket.destroy();
+      return;
+    }
+    if (!token) return handOver(socket);
+    pending++;
+    void authenticate(socket, token).then((ok) => {
+      pending--;
+      if (!ok) return void socket.destroy();
+      // told to go on only once the write is out: the connection is then handed over untouched
+      socket.write(Buffer.from([1]), () => handOver(socket));
     });
   });
   server.maxConnections = maxClients + 16;

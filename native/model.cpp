@@ -57,7 +57,7 @@ std::shared_ptr<ModelCore> ModelCore::load(const ModelOptions& options) {
   std::vector<ggml_backend_dev_t> devices;
   std::vector<float> split(llama_max_devices(), 0.0f);
   if (!options.rpcServers.empty()) {
-    devices = rpcDevices(options.rpcServers, options.rpcTimeoutMs, rpcBaseline);
+    devices = rpcDevices(options.rpcServers, options.rpcTimeoutMs, options.rpcToken, rpcBaseline);
     for (ggml_backend_dev_t dev : localGpuDevices()) devices.push_back(dev);
     if (devices.size() > split.size()) fail("INVALID_ARGUMENT", "more devices than llama.cpp supports");
     if (options.tensorSplit.size() > devices.size()) {
@@ -242,6 +242,8 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
       }
     }
     options.rpcTimeoutMs = (uint32_t)optInt(o, "rpcTimeoutMs", 0, 0, 86400000);
+    Napi::Value token = o.Get("rpcToken");
+    if (token.IsString()) options.rpcToken = token.As<Napi::String>().Utf8Value();
     Napi::Value split = o.Get("tensorSplit");
     if (split.IsArray()) {
       Napi::Array a = split.As<Napi::Array>();

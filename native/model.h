@@ -33,6 +33,7 @@ struct ModelOptions {
   // (one weight per device, workers first, then local GPUs; empty: by their memory).
   std::vector<std::string> rpcServers;
   uint32_t rpcTimeoutMs = 0;
+  std::string rpcToken;
   std::vector<float> tensorSplit;
   // Where loading reports its progress (0..1), read by JS while it waits: a float in a
   // SharedArrayBuffer that the caller keeps alive until the load settles; null: not reported.

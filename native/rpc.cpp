@@ -4,6 +4,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "rpc_auth.h"
 #include "worker.h"
 
 #ifdef SPECDEC_RPC
@@ -35,10 +36,12 @@ std::string lastFailure(const std::string& endpoint) {
 
 }  // namespace
 
-std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpoints, uint32_t timeoutMs, RpcBaseline& baseline) {
+std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpoints, uint32_t timeoutMs, const std::string& token,
+                                           RpcBaseline& baseline) {
   std::vector<ggml_backend_dev_t> devices;
   for (const std::string& endpoint : endpoints) {
     ggml_backend_rpc_set_timeout(endpoint.c_str(), timeoutMs);
+    setRpcToken(endpoint, token);
     // A worker closes a connection that holds nothing after a while: an earlier one may be gone.
     RpcConnection held;
     for (int attempt = 0; attempt < 2 && !held.backend; attempt++) {
@@ -56,7 +59,8 @@ std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpo
     if (!held.backend) {
       std::string why = lastFailure(endpoint);
       fail("RPC_UNAVAILABLE", "cannot use the RPC worker at " + endpoint + (why.empty() ? "" : " (" + why + ")") +
-                                  ": is `specdec rpc-server` running there, with a free client slot?");
+                                  ": check that `specdec rpc-server` runs there with a free client slot and, if it asks for "
+                                  "one, that rpcToken (or SPECDEC_RPC_TOKEN) is its token");
     }
     held.endpoint = endpoint;
     ggml_backend_reg_t reg = ggml_backend_rpc_add_server(endpoint.c_str());
@@ -141,7 +145,7 @@ Napi::Value RpcServeSocket(const Napi::CallbackInfo& info) {
 
 #else  // built without the RPC backend
 
-std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>&, uint32_t, RpcBaseline&) {
+std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>&, uint32_t, const std::string&, RpcBaseline&) {
   fail("INVALID_ARGUMENT", "this build of specdec has no RPC backend (built with SPECDEC_RPC=OFF)");
 }
 

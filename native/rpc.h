@@ -23,10 +23,12 @@ struct RpcConnection {
 };
 using RpcBaseline = std::vector<RpcConnection>;
 
-// Connects to each "host:port" (timeoutMs bounds connecting and every request; 0: none) and
-// returns its devices, in order, and the held connections. Throws RPC_UNAVAILABLE naming a worker
-// that cannot be used; INVALID_ARGUMENT when this build has no RPC backend.
-std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpoints, uint32_t timeoutMs, RpcBaseline& baseline);
+// Connects to each "host:port" (timeoutMs bounds connecting and every request, 0: none; token
+// answers a worker's challenge, "": none) and returns its devices, in order, and the held
+// connections. Throws RPC_UNAVAILABLE naming a worker that cannot be used; INVALID_ARGUMENT when
+// this build has no RPC backend.
+std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpoints, uint32_t timeoutMs, const std::string& token,
+                                           RpcBaseline& baseline);
 
 // This machine's GPUs (discrete or integrated), in ggml's order.
 std::vector<ggml_backend_dev_t> localGpuDevices();

@@ -338,7 +338,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       `rpc fuzz: ${result.sent} messages in ${result.cases} connections, ${((Date.now() - t0) / 1000).toFixed(0)} s; ` +
         `worker alive: ${worker.child.exitCode === null}; liveness checks unanswered: ${result.unanswered}; client processes crashed: ${crashed.length}`,
     );
-    for (const line of crashed.slice(0, 10)) console.log(`  ${line}`);
+    // what the worker and its client processes said, once each (asserts, refused messages)
+    const said = [...new Set(worker.log().split("\n").filter((l) => l.trim() && !/^specdec rpc-server: (WARNING|serving|clients must)/.test(l)))];
+    for (const line of said.slice(0, 30)) console.log(`  ${line}`);
     process.exitCode = worker.child.exitCode === null && result.unanswered === 0 && crashed.length === 0 ? 0 : 1;
   } finally {
     worker.child.kill("SIGKILL");

@@ -167,4 +167,37 @@ describe("RPC workers", () => {
     a.child.kill("SIGINT");
     expect(await exited).toBe(0);
   });
+
+  it("a worker with a token serves only clients that prove they know it; the token never crosses the wire", async () => {
+    const port = await freePort();
+    const server = await serveRpc({ port, threads: 1, token: "correct horse" });
+    try {
+      const local = await load(MAIN);
+      const [expected] = await plainGreedy(local, prompts.slice(0, 1));
+      // (before a model holds a connection: one process shares one connection per worker)
+      for (const rpcToken of ["wrong", ""]) {
+        const err = await loadModel(MAIN, { rpcServers: [server.endpoint], rpcToken, rpcTimeoutMs: 3000 }).catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: "RPC_UNAVAILABLE", message: expect.stringMatching(/token/) });
+      }
+      const remote = await load(MAIN, { rpcServers: [server.endpoint], rpcToken: "correct horse" });
+      expect((await plainGreedy(remote, prompts.slice(0, 1)))[0].text).toBe(expected.text);
+      // a plain ggml client (hello first) and a wrong answer are disconnected; what the worker
+      // sends first is a nonce, never the token
+      for (const bytes of [Buffer.concat([Buffer.from([14]), Buffer.alloc(8 + 24)]), Buffer.alloc(32, 7)]) {
+        const got = await new Promise<Buffer>((resolve) => {
+          const chunks: Buffer[] = [];
+          const s = net.connect(port, "127.0.0.1", () => s.write(bytes));
+          s.on("data", (d) => chunks.push(d)).on("error", () => {});
+          s.on("close", () => resolve(Buffer.concat(chunks)));
+        });
+        expect(got.length).toBe(8 + 32);
+        expect(got.subarray(0, 8).toString()).toBe("SPDCAUTH");
+        expect(got.includes(Buffer.from("correct horse"))).toBe(false);
+      }
+      // the model loaded with the token still works
+      expect((await plainGreedy(remote, prompts.slice(0, 1)))[0].text).toBe(expected.text);
+    } finally {
+      await server.close();
+    }
+  });
 });
