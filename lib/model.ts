@@ -7,7 +7,12 @@ import * as v from "./validate.js";
 export interface LoadModelOptions {
   /** Layers to offload to the GPU: a number, or "auto" for all of them when a GPU backend is built in. Default "auto". */
   gpuLayers?: number | "auto";
-  /** Memory-map the file instead of reading it (default true). */
+  /**
+   * Memory-map the file instead of reading it (default true: fast loads, pages shared between
+   * processes). A mapped file truncated or overwritten in place while the model lives kills the
+   * process (SIGBUS: how operating systems treat mapped files); one replaced by renaming a new
+   * file into place, as downloaders do, is safe. `false` reads it into memory, immune to both.
+   */
   mmap?: boolean;
   /** Load only the vocabulary: tokenize and detokenize work, sessions cannot be created. */
   vocabOnly?: boolean;

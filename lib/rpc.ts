@@ -89,6 +89,8 @@ const workerScript = [new URL("./rpc-worker.js", import.meta.url), new URL("../d
  */
 export async function serveRpc(options: RpcServerOptions = {}): Promise<RpcServer> {
   const o = v.optionsObject("options", options);
+  // a connection is handed to its process as a file descriptor, which Windows sockets are not
+  if (process.platform === "win32") throw new SpecdecError("INVALID_ARGUMENT", "the RPC worker runs on Linux and macOS; Windows can be a client");
   // ggml's RPC client connects to IPv4 addresses only
   const named = o.host === undefined ? "127.0.0.1" : v.string("host", o.host);
   const host = named.toLowerCase() === "localhost" ? "127.0.0.1" : named;

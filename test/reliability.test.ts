@@ -2,12 +2,14 @@
 // the same greedy text as one alone; aborts at random points, disposing sessions and models
 // mid-generation all end in typed errors and leave everything working; the event loop stays
 // responsive; repeated generations do not grow memory. Longer runs: scripts/soak.mjs.
+import fs from "node:fs";
+import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, SpecdecError, type Model, type SessionOptions } from "../lib/index.js";
-import { MAIN, sharedModels } from "./helpers/env.js";
+import { MAIN, sharedModels, tempDir } from "./helpers/env.js";
 import { plainGreedy } from "./helpers/plain.js";
 
 const PROMPTS = ["def fibonacci(n):\n", "import os\nimport sys\n\n", "class Stack:\n    def __init__(self):\n", "for i in range("];
@@ -144,4 +146,43 @@ describe("reliability (main-q8_0)", () => {
     // compute buffers, several MiB each, 50 fresh sessions) would keep the curve climbing.
     expect(rss[rss.length - 1] - rss[4]).toBeLessThan(10);
   });
+});
+
+describe("model files changed while loaded", () => {
+  const prompt = PROMPTS[0];
+
+  async function generateWhile(file: string, mmap: boolean, change: () => void): Promise<string> {
+    const model = await loadModel(file, { mmap });
+    try {
+      const session = await model.createSession({ contextSize: 256, threads: 1, drafters: [] });
+      let text = "";
+      let chunks = 0;
+      for await (const chunk of session.generate(prompt, { maxTokens: 48, temperature: 0 })) {
+        text += chunk.text;
+        if (++chunks === 2) change();
+      }
+      session.dispose();
+      return text;
+    } finally {
+      model.dispose();
+    }
+  }
+
+  it("replaced by renaming a new file over it (how downloads land), or read into memory (mmap: false) and truncated or overwritten: generation goes on, same text", async () => {
+    const reference = await loadModel(MAIN);
+    const [expected] = await plainGreedy(reference, [{ prompt, maxTokens: 48 }], 256);
+    reference.dispose();
+    const dir = tempDir();
+    const file = path.join(dir, "main.gguf");
+    const other = path.join(dir, "other.gguf");
+    fs.copyFileSync(MAIN, file);
+    fs.copyFileSync(`${sharedModels}/tiny-q8_0.gguf`, other);
+    // mapped (the default): a new file renamed into place leaves the mapped one intact
+    expect(await generateWhile(file, true, () => fs.renameSync(other, file))).toBe(expected.text);
+    // read into memory: the file may be truncated or overwritten in place
+    fs.copyFileSync(MAIN, file);
+    expect(await generateWhile(file, false, () => fs.truncateSync(file, 4096))).toBe(expected.text);
+    fs.copyFileSync(MAIN, file);
+    expect(await generateWhile(file, false, () => fs.writeFileSync(file, Buffer.alloc(1 << 20, 0xff)))).toBe(expected.text);
+  }, 60_000);
 });

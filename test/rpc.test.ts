@@ -200,4 +200,20 @@ describe("RPC workers", () => {
       await server.close();
     }
   });
+
+  it("a worker in this process serves model after model: a disposed model's connection closes and frees its slot", async () => {
+    const port = await freePort();
+    const server = await serveRpc({ port, threads: 1, maxClients: 2 });
+    try {
+      // (ggml's client sockets were inherited by the worker's client processes, which then held
+      // every connection open: the third load found no free slot)
+      for (let i = 0; i < 6; i++) {
+        const m = await loadModel(MAIN, { rpcServers: [server.endpoint], rpcTimeoutMs: 5000 });
+        m.dispose();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    } finally {
+      await server.close();
+    }
+  });
 });
