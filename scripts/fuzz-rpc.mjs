@@ -295,13 +295,22 @@ export async function startWorker(extra = []) {
   return { port, child, log: () => log };
 }
 
-/** A well-formed client's hello and device count: the worker still serves. */
-export async function answers(port) {
-  const conn = await Conn.open(port);
-  try {
-    return (await hello(conn)) && (await conn.request(CMD.DEVICE_COUNT, Buffer.alloc(0), 4))?.readUInt32LE(0) === 1;
-  } finally {
-    conn.close();
+/**
+ * A well-formed client's hello and device count: the worker still serves. Tried for up to
+ * retryMs: after a burst of short connections every client slot may still be held by a process
+ * that is starting or ending, and the worker then refuses a client at once, as it should.
+ */
+export async function answers(port, retryMs = 10_000) {
+  const deadline = Date.now() + retryMs;
+  for (;;) {
+    const conn = await Conn.open(port);
+    try {
+      if ((await hello(conn)) && (await conn.request(CMD.DEVICE_COUNT, Buffer.alloc(0), 4))?.readUInt32LE(0) === 1) return true;
+    } finally {
+      conn.close();
+    }
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 

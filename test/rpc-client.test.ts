@@ -112,7 +112,7 @@ async function fakeWorker(lie: Lie): Promise<string> {
 }
 
 describe("RPC client against a lying or stopped worker", () => {
-  for (const lie of ["alignment", "maxSize", "base", "memory", "deviceCount", "bufferSize", "silent", "hangsAfterHello"] as const) {
+  for (const lie of ["alignment", "maxSize", "allocSize", "base", "memory", "deviceCount", "bufferSize", "silent", "hangsAfterHello"] as const) {
     it(`a worker that ${lie === "silent" ? "never answers" : lie === "hangsAfterHello" ? "stops answering after hello" : `lies about ${lie}`}: RPC_UNAVAILABLE within the timeout`, async () => {
       const endpoint = await fakeWorker(lie);
       const t0 = Date.now();
