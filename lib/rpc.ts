@@ -107,7 +107,8 @@ export async function serveRpc(options: RpcServerOptions = {}): Promise<RpcServe
 
   const clients = new Set<ChildProcess>();
   let closing = false;
-  // the listener hands sockets over untouched: no byte is read here
+  // a connection goes to a process of its own; this one reads none of ggml's protocol (only the
+  // answer to the token's challenge)
   const handOver = (socket: net.Socket) => {
     if (closing) {
       socket.destroy();
@@ -150,7 +151,6 @@ export async function serveRpc(options: RpcServerOptions = {}): Promise<RpcServe
       socket.write(Buffer.from([1]), () => handOver(socket));
     });
   });
-  server.maxConnections = maxClients + 16;
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
       reject(new SpecdecError("RPC_UNAVAILABLE", `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err })),
