@@ -44,10 +44,11 @@ std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpo
     setRpcToken(endpoint, token);
     // A worker closes a connection that holds nothing after a while: an earlier one may be gone.
     RpcConnection held;
+    ggml_backend_reg_t reg = nullptr;
     for (int attempt = 0; attempt < 2 && !held.backend; attempt++) {
       ggml_backend_rpc_reconnect(endpoint.c_str());
       held.failures = ggml_backend_rpc_failures(endpoint.c_str());
-      ggml_backend_reg_t reg = ggml_backend_rpc_add_server(endpoint.c_str());
+      reg = ggml_backend_rpc_add_server(endpoint.c_str());
       if (!reg || ggml_backend_reg_dev_count(reg) == 0) break;
       // ggml connects for each use unless something holds the connection: the model holds one,
       // so that its buffers live in one connection (a worker frees them when it ends)
@@ -63,7 +64,6 @@ std::vector<ggml_backend_dev_t> rpcDevices(const std::vector<std::string>& endpo
                                   "one, that rpcToken (or SPECDEC_RPC_TOKEN) is its token");
     }
     held.endpoint = endpoint;
-    ggml_backend_reg_t reg = ggml_backend_rpc_add_server(endpoint.c_str());
     for (size_t i = 0; i < ggml_backend_reg_dev_count(reg); i++) devices.push_back(ggml_backend_reg_dev_get(reg, i));
     baseline.push_back(std::move(held));
   }

@@ -1,16 +1,15 @@
 // The RPC client against workers that lie, go silent or stop: every case a typed RPC_UNAVAILABLE
 // within the timeout, never an abort of this process, and an AbortSignal that works while a
 // worker does not answer.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess } from "node:child_process";
 import net from "node:net";
-import path from "node:path";
 
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 
 import { loadModel, SpecdecError, type Model } from "../lib/index.js";
-import { MAIN, repoRoot } from "./helpers/env.js";
+import { MAIN } from "./helpers/env.js";
+import { startRpcWorker } from "./helpers/rpc.js";
 
-const cli = path.join(repoRoot, "dist/cli.js");
 const servers: net.Server[] = [];
 const children: ChildProcess[] = [];
 const models: Model[] = [];
@@ -131,18 +130,9 @@ describe("RPC client against a lying or stopped worker", () => {
   }
 
   it("a worker stopped mid-generation (SIGSTOP): RPC_UNAVAILABLE after the timeout; an AbortSignal ends the wait sooner", async () => {
-    const port = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, "127.0.0.1", () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
     // its own process group, so that the listener and the client's process stop together
-    const worker = spawn(process.execPath, [cli, "rpc-server", "--port", String(port), "-t", "1"], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+    const { child: worker, endpoint } = await startRpcWorker({ detached: true });
     children.push(worker);
-    let log = "";
-    await new Promise<void>((resolve) => worker.stderr!.on("data", (d) => (log += d) && log.includes("serving at") && resolve()));
-    const endpoint = `127.0.0.1:${port}`;
 
     const slow = await loadModel(MAIN, { rpcServers: [endpoint], rpcTimeoutMs: 1500 });
     models.push(slow);

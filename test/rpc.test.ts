@@ -10,45 +10,18 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { loadModel, serveRpc, SpecdecError, type Model } from "../lib/index.js";
 import { MAIN, benchPrompts, repoRoot, sharedModels } from "./helpers/env.js";
 import { plainGreedy } from "./helpers/plain.js";
+import { freePort, startRpcWorker } from "./helpers/rpc.js";
 
 const cli = path.join(repoRoot, "dist/cli.js");
 const children = new Set<ChildProcess>();
 const models: Model[] = [];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts `specdec rpc-server` on a loopback port and waits until it serves. */
-async function startWorker(port?: number, ...extra: string[]): Promise<{ endpoint: string; child: ChildProcess; port: number; stdout: () => string }> {
-  port ??= await freePort();
-  const child = spawn(process.execPath, [cli, "rpc-server", "--port", String(port), "-t", "1", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  let err = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`rpc-server did not start:\n${err}`)), 30_000);
-    child.stderr!.on("data", (d) => {
-      err += d;
-      if (err.includes("serving at")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`rpc-server exited with ${code}:\n${err}`));
-    });
-  });
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  return { endpoint: `127.0.0.1:${port}`, child, port, stdout: () => out };
+/** Starts a worker (helpers/rpc.ts) that the tests' end kills. */
+async function startWorker(port?: number, ...args: string[]): Promise<{ endpoint: string; child: ChildProcess; port: number }> {
+  const worker = await startRpcWorker({ port, args });
+  children.add(worker.child);
+  worker.child.once("exit", () => children.delete(worker.child));
+  return worker;
 }
 
 async function kill(child: ChildProcess): Promise<void> {
