@@ -101,6 +101,8 @@ export interface NativeAddon {
   getNumerics(): "exact" | "fast";
   setLogLevel(level: number): void;
   systemInfo(): string;
+  /** The native models and sessions alive in this process (for tests: disposing frees them). */
+  liveObjects(): { models: number; sessions: number };
   quantizeModel(source: string, destination: string, options: { type: string; pure?: boolean; threads?: number }): Promise<void>;
   rpcServeSocket(options: { fd: number; threads: number; memoryBytes: number; idleMs: number }): Promise<void>;
 }

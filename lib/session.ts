@@ -264,7 +264,6 @@ export class Session {
       adaptive: v.maybe(d.adaptive, (x) => v.boolean("draft.adaptive", x)),
       minConfidence: v.maybe(d.minConfidence, (x) => v.number("draft.minConfidence", x, 0, 1)),
       greedy: v.maybe(d.greedy, (x) => v.boolean("draft.greedy", x)),
-      acceptAllForTesting: (d as { acceptAllForTesting?: boolean }).acceptAllForTesting === true,
     };
   }
 

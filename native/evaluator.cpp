@@ -4,7 +4,6 @@
 #include <chrono>
 
 #include "errors.h"
-#include "turns.h"
 
 namespace specdec {
 
@@ -67,15 +66,9 @@ void Evaluator::decode(const llama_token* tokens, int32_t n, bool allLogits) {
 void Evaluator::run(int32_t n, size_t keepOnFailure, bool timed) {
   llama_batch& b = *batch_;
   b.n_tokens = n;
-  CpuTurns::instance().acquire();
   const auto start = std::chrono::steady_clock::now();
   int32_t rc = llama_decode(ctx_.get(), b);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  if (CpuTurns::instance().release()) {
-    // Someone waits for the CPU: let this evaluator's threads sleep instead of polling.
-    ggml_threadpool_pause(threadpool_);
-    if (threadpoolBatch_ != threadpool_) ggml_threadpool_pause(threadpoolBatch_);
-  }
   // A lost RPC worker zeroes what it should have computed: nothing of this decode counts.
   model_->checkRpc();
   if (rc != 0) {

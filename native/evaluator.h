@@ -3,8 +3,9 @@
 // trees it can give a batch's tokens to branch sequences, which share the main one's cells up to
 // the batch and are dropped after it.
 //
-// Threading: used by one worker at a time (the session's). Every decode takes a CPU turn (see
-// turns.h). The threadpools are the session's and outlive the evaluator.
+// Threading: used by one worker at a time (the session's), within its CPU turn (turns.h: the
+// binding takes it for each task that evaluates). The threadpools are the session's and outlive
+// the evaluator.
 #pragma once
 
 #include <atomic>

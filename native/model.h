@@ -7,13 +7,12 @@
 // weights are freed when the last user is done.
 #pragma once
 
-#include <napi.h>
-
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cost_curve.h"
+#include "live.h"
 #include "llama.h"
 #include "rpc.h"
 
@@ -86,30 +85,7 @@ class ModelCore {
   uint64_t vocabFingerprint_ = 0;
   RpcBaseline rpcBaseline_;
   mutable CostCurve costCurve_;
-};
-
-// The JS handle of a ModelCore (class Model in the addon's exports).
-class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
- public:
-  static Napi::Function Define(Napi::Env env);
-  static Napi::Value Load(const Napi::CallbackInfo& info);
-  explicit ModelWrap(const Napi::CallbackInfo& info);
-
-  // The core, or a DISPOSED error.
-  std::shared_ptr<ModelCore> core(Napi::Env env) const;
-
- private:
-  Napi::Value Info(const Napi::CallbackInfo& info);
-  Napi::Value Tokenize(const Napi::CallbackInfo& info);
-  Napi::Value Detokenize(const Napi::CallbackInfo& info);
-  Napi::Value TokenPiece(const Napi::CallbackInfo& info);
-  Napi::Value IsEndOfGeneration(const Napi::CallbackInfo& info);
-  Napi::Value ApplyChatTemplate(const Napi::CallbackInfo& info);
-  Napi::Value CreateSession(const Napi::CallbackInfo& info);
-  Napi::Value CostCurve(const Napi::CallbackInfo& info);
-  Napi::Value Dispose(const Napi::CallbackInfo& info);
-
-  std::shared_ptr<ModelCore> core_;
+  LiveCount<ModelCore> live_;
 };
 
 }  // namespace specdec

@@ -4,15 +4,11 @@
 
 #include <cstdio>
 #include <map>
-#include <string>
 #include <thread>
 
-#include "args.h"
 #include "errors.h"
-#include "llama.h"
 #include "log.h"
 #include "model.h"
-#include "worker.h"
 
 namespace specdec {
 
@@ -32,55 +28,30 @@ const std::map<std::string, llama_ftype>& ftypes() {
   return table;
 }
 
-struct QuantizeJob {
-  std::string src;
-  std::string dst;
-  llama_ftype ftype;
-  bool pure;
-  int threads;
-};
-
 }  // namespace
 
-Napi::Value QuantizeModel(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  try {
-    QuantizeJob job;
-    job.src = argString(info, 0, "source path");
-    job.dst = argString(info, 1, "destination path");
-    Napi::Object o = argObject(info, 2);
-    Napi::Value type = o.Get("type");
-    if (!type.IsString()) fail("INVALID_ARGUMENT", "type must be a string such as \"Q4_K_M\"");
-    auto found = ftypes().find(type.As<Napi::String>().Utf8Value());
-    if (found == ftypes().end()) fail("INVALID_ARGUMENT", "unknown quantization type " + type.As<Napi::String>().Utf8Value());
-    job.ftype = found->second;
-    job.pure = optBool(o, "pure", false);
-    job.threads = (int)optInt(o, "threads", 0, 0, 1024);
-    if (job.dst.empty()) fail("INVALID_ARGUMENT", "destination path is empty");
-    return PromiseWorker<bool>::Run(
-        env,
-        [job]() {
-          precheckModelFile(job.src);
-          struct stat a {}, b {};
-          if (stat(job.dst.c_str(), &b) == 0 && stat(job.src.c_str(), &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-            fail("INVALID_ARGUMENT", "the destination is the source file: " + job.dst);
-          }
-          llama_model_quantize_params params = llama_model_quantize_default_params();
-          params.ftype = job.ftype;
-          params.pure = job.pure;
-          params.allow_requantize = true;
-          params.nthread = job.threads > 0 ? job.threads : (int)std::thread::hardware_concurrency();
-          clearThreadLog();
-          if (llama_model_quantize(job.src.c_str(), job.dst.c_str(), &params) != 0) {
-            std::remove(job.dst.c_str());
-            std::string why = lastThreadError();
-            fail("IO_ERROR", "quantizing " + job.src + " failed" + (why.empty() ? "" : ": " + why));
-          }
-          return true;
-        },
-        [](Napi::Env env, bool&) { return env.Undefined(); });
-  } catch (const SpecdecException& e) {
-    throw makeError(env, e);
+llama_ftype quantizationType(const std::string& name) {
+  auto found = ftypes().find(name);
+  if (found == ftypes().end()) fail("INVALID_ARGUMENT", "unknown quantization type " + name);
+  return found->second;
+}
+
+void quantizeModelFile(const QuantizeJob& job) {
+  precheckModelFile(job.src);
+  struct stat a {}, b {};
+  if (stat(job.dst.c_str(), &b) == 0 && stat(job.src.c_str(), &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+    fail("INVALID_ARGUMENT", "the destination is the source file: " + job.dst);
+  }
+  llama_model_quantize_params params = llama_model_quantize_default_params();
+  params.ftype = job.ftype;
+  params.pure = job.pure;
+  params.allow_requantize = true;
+  params.nthread = job.threads > 0 ? job.threads : (int)std::thread::hardware_concurrency();
+  clearThreadLog();
+  if (llama_model_quantize(job.src.c_str(), job.dst.c_str(), &params) != 0) {
+    std::remove(job.dst.c_str());
+    std::string why = lastThreadError();
+    fail("IO_ERROR", "quantizing " + job.src + " failed" + (why.empty() ? "" : ": " + why));
   }
 }
 

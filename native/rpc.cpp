@@ -2,10 +2,8 @@
 
 #include <memory>
 
-#include "args.h"
 #include "errors.h"
 #include "rpc_auth.h"
-#include "worker.h"
 
 #ifdef SPECDEC_RPC
 #include "ggml-backend-impl.h"
@@ -113,34 +111,15 @@ struct MemoryLimitedDevice {
 
 }  // namespace
 
-Napi::Value RpcServeSocket(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  try {
-    Napi::Object o = argObject(info, 0);
-    int64_t fd = optInt(o, "fd", -1, 0, INT32_MAX);
-    if (fd < 0) fail("INVALID_ARGUMENT", "fd is required");
-    size_t threads = (size_t)optInt(o, "threads", 1, 1, 1024);
-    size_t memoryBytes = (size_t)optNumber(o, "memoryBytes", 0, 0, 9.0e15);
-    uint32_t idleMs = (uint32_t)optInt(o, "idleMs", 0, 0, 86400000);
-    // GPUs if there are any, else the CPU (as llama.cpp's rpc-server chooses).
-    std::vector<ggml_backend_dev_t> devices = localGpuDevices();
-    if (devices.empty()) devices.push_back(ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU));
-    if (memoryBytes > 0) {
-      if (devices.size() > 1) fail("INVALID_ARGUMENT", "a memory limit applies to one device; this machine has several");
-      devices[0] = MemoryLimitedDevice::wrap(devices[0], memoryBytes);
-    }
-    return PromiseWorker<bool>::Run(
-        env,
-        [fd, threads, devices, idleMs]() mutable {
-          return ggml_backend_rpc_serve_socket((intptr_t)fd, nullptr, threads, devices.size(), devices.data(), idleMs);
-        },
-        [](Napi::Env env, bool& served) -> Napi::Value {
-          if (!served) fail("RPC_UNAVAILABLE", "cannot serve the connection: the socket or this machine's devices cannot be used");
-          return env.Undefined();
-        });
-  } catch (const SpecdecException& e) {
-    throw makeError(env, e);
+bool rpcServeSocket(intptr_t fd, size_t threads, size_t memoryBytes, uint32_t idleMs) {
+  // GPUs if there are any, else the CPU (as llama.cpp's rpc-server chooses).
+  std::vector<ggml_backend_dev_t> devices = localGpuDevices();
+  if (devices.empty()) devices.push_back(ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU));
+  if (memoryBytes > 0) {
+    if (devices.size() > 1) fail("INVALID_ARGUMENT", "a memory limit applies to one device; this machine has several");
+    devices[0] = MemoryLimitedDevice::wrap(devices[0], memoryBytes);
   }
+  return ggml_backend_rpc_serve_socket(fd, nullptr, threads, devices.size(), devices.data(), idleMs);
 }
 
 #else  // built without the RPC backend
@@ -153,8 +132,8 @@ void checkRpc(const RpcBaseline&) {}
 
 void disconnectRpc(const RpcBaseline&, const char*) {}
 
-Napi::Value RpcServeSocket(const Napi::CallbackInfo& info) {
-  throw makeError(info.Env(), "INVALID_ARGUMENT", "this build of specdec has no RPC backend (built with SPECDEC_RPC=OFF)");
+bool rpcServeSocket(intptr_t, size_t, size_t, uint32_t) {
+  fail("INVALID_ARGUMENT", "this build of specdec has no RPC backend (built with SPECDEC_RPC=OFF)");
 }
 
 #endif

@@ -2,8 +2,6 @@
 // check that their connections still hold), and serving this process's compute as a worker.
 #pragma once
 
-#include <napi.h>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,11 +38,11 @@ void checkRpc(const RpcBaseline& baseline);
 // Fails the connections now, e.g. to stop waiting on a worker that does not answer.
 void disconnectRpc(const RpcBaseline& baseline, const char* why);
 
-// rpcServeSocket({ fd, threads, memoryBytes, idleMs }) -> Promise resolved when the connection ends:
-// serves one RPC client on a connected socket (a supervising process accepted it) with this
-// machine's GPUs, or else its CPU. memoryBytes > 0: the memory the device reports (clients size
-// their layer split by it, and the worker allocates no more). idleMs > 0: a client idle that long
-// while holding nothing is disconnected.
-Napi::Value RpcServeSocket(const Napi::CallbackInfo& info);
+// Serves one RPC client on a connected socket (a supervising process accepted it) with this
+// machine's GPUs, or else its CPU, until the connection ends; false if the socket or the devices
+// cannot be used. memoryBytes > 0: the memory the device reports (clients size their layer split
+// by it, and the worker allocates no more). idleMs > 0: a client idle that long while holding
+// nothing is disconnected. Blocks: run it off the main thread.
+bool rpcServeSocket(intptr_t fd, size_t threads, size_t memoryBytes, uint32_t idleMs);
 
 }  // namespace specdec

@@ -7,8 +7,6 @@
 // by the worker running a step; it holds its models, so nothing is freed under a worker.
 #pragma once
 
-#include <napi.h>
-
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -22,6 +20,7 @@
 #include "drafters/lookup.h"
 #include "drafters/retrieval.h"
 #include "evaluator.h"
+#include "live.h"
 #include "llama.h"
 #include "model.h"
 #include "place_record.h"
@@ -32,12 +31,16 @@
 
 namespace specdec {
 
+// Milliseconds since t.
+inline double msSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
 struct DraftOptions {
   std::shared_ptr<ModelCore> model;
-  int32_t maxTokens = 8;
+  int32_t maxTokens = 4;
   bool adaptive = true;
   DraftModelOptions drafter;
-  bool acceptAllForTesting = false;
 };
 
 struct LookupSpec {
@@ -224,28 +227,7 @@ class SessionCore {
   std::vector<std::vector<Draft>> proposals_;  // by drafter
   std::vector<int32_t> windowRows_;            // batch rows of the lookahead window's last level
   Clock::time_point phaseStart_;
-};
-
-class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
- public:
-  static Napi::Function Define(Napi::Env env);
-  // model.createSession(options) -> Promise<Session>
-  static Napi::Value Create(Napi::Env env, std::shared_ptr<ModelCore> model, const Napi::Object& options);
-  explicit SessionWrap(const Napi::CallbackInfo& info);
-
- private:
-  std::shared_ptr<SessionCore> core(Napi::Env env) const;
-  std::shared_ptr<SessionCore> idleCore(Napi::Env env) const;
-  Napi::Value Info(const Napi::CallbackInfo& info);
-  Napi::Value Begin(const Napi::CallbackInfo& info);
-  Napi::Value Step(const Napi::CallbackInfo& info);
-  Napi::Value Abort(const Napi::CallbackInfo& info);
-  Napi::Value Stats(const Napi::CallbackInfo& info);
-  Napi::Value EvaluateLogits(const Napi::CallbackInfo& info);
-  Napi::Value MeasureDecode(const Napi::CallbackInfo& info);
-  Napi::Value Dispose(const Napi::CallbackInfo& info);
-
-  std::shared_ptr<SessionCore> core_;
+  LiveCount<SessionCore> live_;
 };
 
 }  // namespace specdec

@@ -1,48 +1,64 @@
-// CPU turns: sessions of one process take turns at evaluating, one llama_decode at a time, first
-// come first served. On a machine with few cores, two decodes at once each run at a fraction of
-// their speed: ggml's worker threads spin at every barrier of the graph, and with the cores
-// oversubscribed a barrier waits for a descheduled thread. Taking turns keeps throughput at what
-// one session gets, shared fairly. A session that hands the turn to a waiting one pauses its
-// threadpool so that its threads sleep instead of polling for work (ggml resumes it on the next
-// decode).
+// CPU turns: the evaluating work of a process's sessions (a generation step, evaluateLogits,
+// measureDecode) takes turns, one at a time, first come first served. On a machine with few
+// cores, two decodes at once each run at a fraction of their speed: ggml's worker threads spin at
+// every barrier of the graph, and with the cores oversubscribed a barrier waits for a descheduled
+// thread. Taking turns keeps throughput at what one session gets, shared fairly.
+//
+// Waiting holds no thread: a task that does not get the turn at once leaves a `start` that the
+// task before it calls when it ends (binding/worker.h: it queues the task on the libuv pool), so
+// the pool's threads stay free for the rest of the process (file system, crypto, DNS, zlib).
 #pragma once
 
-#include <condition_variable>
-#include <cstdint>
+#include <deque>
+#include <functional>
 #include <mutex>
 
 namespace specdec {
 
 class CpuTurns {
  public:
+  // Hands a waiting task on when its turn comes: must only queue it, never run it or block.
+  // Returns false when the task can no longer run (its environment is gone): the turn passes on.
+  using Start = std::function<bool()>;
+
   static CpuTurns& instance() {
     static CpuTurns turns;
     return turns;
   }
 
-  void acquire() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    const uint64_t ticket = next_++;
-    cv_.wait(lock, [&] { return serving_ == ticket; });
+  // true: the caller has the turn now. false: `start` is kept and called when the turn comes.
+  bool request(Start start) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!held_) {
+      held_ = true;
+      return true;
+    }
+    waiting_.push_back(std::move(start));
+    return false;
   }
 
-  // Returns true when another session is waiting for the turn.
+  // Ends the caller's turn: the first waiter that can still run gets it. Returns true when one
+  // did (the caller's threads should sleep rather than poll).
   bool release() {
-    bool waiting;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      serving_++;
-      waiting = next_ > serving_;
+    for (;;) {
+      Start next;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (waiting_.empty()) {
+          held_ = false;
+          return false;
+        }
+        next = std::move(waiting_.front());
+        waiting_.pop_front();
+      }
+      if (next()) return true;  // the turn is the waiter's now (held_ stays true)
     }
-    cv_.notify_all();
-    return waiting;
   }
 
  private:
   std::mutex mutex_;
-  std::condition_variable cv_;
-  uint64_t next_ = 0;
-  uint64_t serving_ = 0;
+  bool held_ = false;
+  std::deque<Start> waiting_;
 };
 
 }  // namespace specdec

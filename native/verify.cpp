@@ -6,7 +6,6 @@ namespace specdec {
 
 Choice Verifier::choose(const float* logits, const std::vector<llama_token>& history, size_t position,
                         const std::vector<llama_token>& candidates, int32_t sampled, const Distribution* q) {
-  if (acceptAll_) return {0, candidates[0]};
   auto keep = [&](llama_token x) -> Choice {
     for (size_t i = 0; i < candidates.size(); i++) {
       if (candidates[i] == x) return {(int32_t)i, x};

@@ -32,9 +32,6 @@ class Verifier {
   Choice choose(const float* logits, const std::vector<llama_token>& history, size_t position,
                 const std::vector<llama_token>& candidates, int32_t sampled, const Distribution* q);
 
-  // Test hook: keep the first candidate always. Breaks exactness on purpose, so that the statistical test of
-  // sampling can show that it notices.
-  void setAcceptAllForTesting(bool on) { acceptAll_ = on; }
 
  private:
   Sampler& sampler_;
@@ -42,7 +39,6 @@ class Verifier {
   Distribution p_;
   Distribution residual_;
   std::vector<float> qDense_;
-  bool acceptAll_ = false;
 };
 
 }  // namespace specdec

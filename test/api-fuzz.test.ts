@@ -8,7 +8,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { buildDatastore, loadModel, openDatastore, setLogLevel, setNumerics, SpecdecError, type Model, type Session } from "../lib/index.js";
-import { sharedModels, tempDir, tinyModel } from "./helpers/env.js";
+import { tempDir, tinyModel } from "./helpers/env.js";
+import { sharedModels } from "./helpers/shared.js";
 
 const BAD: unknown[] = [undefined, null, NaN, -1, 0, 0.5, 1e300, -1e300, Infinity, 2 ** 53, "", "x", true, [], {}, () => 1, Symbol("s"), 10n];
 

@@ -5,7 +5,8 @@ import path from "node:path";
 
 import { afterAll, describe, expect, it } from "vitest";
 
-import { MAIN, repoRoot, sharedModels } from "./helpers/env.js";
+import { repoRoot } from "./helpers/env.js";
+import { MAIN, sharedModels } from "./helpers/shared.js";
 
 const socket = `specdec-test-${process.pid}`;
 const tmux = (...args: string[]) => execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8" });

@@ -5,7 +5,8 @@ import path from "node:path";
 
 import { describe, expect, it } from "vitest";
 
-import { MAIN, benchPrompts, repoRoot, tempDir } from "./helpers/env.js";
+import { repoRoot, tempDir } from "./helpers/env.js";
+import { MAIN, benchPrompts } from "./helpers/shared.js";
 
 const cli = path.join(repoRoot, "dist/cli.js");
 

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, type Model } from "../lib/index.js";
-import { benchPrompts, MAIN } from "./helpers/env.js";
+import { benchPrompts, MAIN } from "./helpers/shared.js";
 import { expectCode } from "./helpers/expect.js";
 
 describe("cost curve of a model", () => {

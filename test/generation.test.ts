@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, SpecdecError, type Model } from "../lib/index.js";
-import { MAIN } from "./helpers/env.js";
+import { MAIN } from "./helpers/shared.js";
 import { expectCode } from "./helpers/expect.js";
 
 // The step in flight when a session is disposed either is cut short (DISPOSED at once) or

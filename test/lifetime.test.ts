@@ -6,7 +6,8 @@ import path from "node:path";
 
 import { describe, expect, it } from "vitest";
 
-import { MAIN, repoRoot } from "./helpers/env.js";
+import { repoRoot } from "./helpers/env.js";
+import { MAIN } from "./helpers/shared.js";
 
 const script = `
 import { loadModel } from ${JSON.stringify(path.join(repoRoot, "dist/index.js"))};

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, setNumerics, type Model } from "../lib/index.js";
-import { benchPrompts, MAIN, tinyModel } from "./helpers/env.js";
+import { tinyModel } from "./helpers/env.js";
+import { benchPrompts, MAIN } from "./helpers/shared.js";
 import { expectCode } from "./helpers/expect.js";
 import { plainGreedy } from "./helpers/plain.js";
 import { chiSquare, softmax } from "./helpers/stats.js";

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import path from "node:path";
 
 import { loadModel, setNumerics, type Model } from "../lib/index.js";
-import { benchPrompts, MAIN, sharedModels, tinyModel } from "./helpers/env.js";
+import { tinyModel } from "./helpers/env.js";
+import { benchPrompts, MAIN, sharedModels } from "./helpers/shared.js";
 import { expectCode } from "./helpers/expect.js";
 import { plainGreedy } from "./helpers/plain.js";
 import { chiSquare, sampleFirstTwo, softmax } from "./helpers/stats.js";

@@ -8,7 +8,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, quantizeModel, setNumerics, systemInfo, type Model, type QuantizationType, type Session } from "../lib/index.js";
-import { benchPrompts, MAIN, sharedModels, tinyModel } from "./helpers/env.js";
+import { tinyModel } from "./helpers/env.js";
+import { benchPrompts, MAIN, sharedModels } from "./helpers/shared.js";
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;

@@ -7,7 +7,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { getNumerics, loadModel, setNumerics, type Model } from "../lib/index.js";
-import { MAIN, repoRoot } from "./helpers/env.js";
+import { repoRoot } from "./helpers/env.js";
+import { MAIN } from "./helpers/shared.js";
 
 interface Reference {
   tokenizer: { text: string; command: string; tokens: number[] }[];

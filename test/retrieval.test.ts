@@ -8,7 +8,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { buildDatastore, loadModel, openDatastore, setNumerics, type DatastoreProgress, type Model } from "../lib/index.js";
-import { benchPrompts, MAIN, repoRoot, sharedModels, tempDir, tinyModel } from "./helpers/env.js";
+import { repoRoot, tempDir, tinyModel } from "./helpers/env.js";
+import { benchPrompts, MAIN, sharedModels } from "./helpers/shared.js";
 import { expectCode } from "./helpers/expect.js";
 import { plainGreedy } from "./helpers/plain.js";
 

@@ -7,7 +7,7 @@ import net from "node:net";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 
 import { loadModel, SpecdecError, type Model } from "../lib/index.js";
-import { MAIN } from "./helpers/env.js";
+import { MAIN } from "./helpers/shared.js";
 import { startRpcWorker } from "./helpers/rpc.js";
 
 const servers: net.Server[] = [];

@@ -8,7 +8,8 @@ import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 
 import { loadModel, serveRpc, SpecdecError, type Model } from "../lib/index.js";
-import { MAIN, benchPrompts, repoRoot, sharedModels } from "./helpers/env.js";
+import { repoRoot } from "./helpers/env.js";
+import { MAIN, benchPrompts, sharedModels } from "./helpers/shared.js";
 import { plainGreedy } from "./helpers/plain.js";
 import { freePort, startRpcWorker } from "./helpers/rpc.js";
 

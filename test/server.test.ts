@@ -7,7 +7,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { loadModel, serve, type Model, type Server } from "../lib/index.js";
-import { MAIN, sharedModels } from "./helpers/env.js";
+import { MAIN, sharedModels } from "./helpers/shared.js";
 import { plainGreedy } from "./helpers/plain.js";
 
 describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {

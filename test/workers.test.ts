@@ -7,7 +7,8 @@ import path from "node:path";
 
 import { describe, expect, it } from "vitest";
 
-import { MAIN, repoRoot, tempDir } from "./helpers/env.js";
+import { repoRoot, tempDir } from "./helpers/env.js";
+import { MAIN } from "./helpers/shared.js";
 
 const index = JSON.stringify(path.join(repoRoot, "dist/index.js"));
 

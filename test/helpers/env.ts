@@ -7,9 +7,6 @@ import { fileURLToPath } from "node:url";
 import { writeTinyLlama, type TinyLlamaSpec } from "./gguf.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const sharedModels = path.resolve(repoRoot, "../shared/models");
-export const sharedBench = path.resolve(repoRoot, "../shared/bench");
-export const MAIN = path.join(sharedModels, "main-q8_0.gguf");
 
 const created: string[] = [];
 
@@ -29,19 +26,4 @@ export function tinyModel(spec: TinyLlamaSpec = {}, name = "tiny.gguf"): string 
   const file = path.join(tempDir(), name);
   writeTinyLlama(file, spec);
   return file;
-}
-
-export interface BenchPrompt {
-  id: string;
-  kind: "complete" | "grounded";
-  prompt: string;
-  n_predict: number;
-}
-
-export function benchPrompts(): BenchPrompt[] {
-  return fs
-    .readFileSync(path.join(sharedBench, "prompts.jsonl"), "utf8")
-    .split("\n")
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l));
 }

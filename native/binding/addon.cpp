@@ -3,15 +3,14 @@
 #include <mutex>
 
 #include "addon.h"
-#include "datastore.h"
-#include "errors.h"
+#include "bindings.h"
+#include "datastore_wrap.h"
 #include "ggml-cpu.h"
+#include "js_errors.h"
 #include "llama.h"
 #include "log.h"
-#include "model.h"
-#include "quantize.h"
-#include "rpc.h"
-#include "session.h"
+#include "model_wrap.h"
+#include "session_wrap.h"
 
 namespace specdec {
 
@@ -48,19 +47,16 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), llama_print_system_info());
 }
 
+// liveObjects() -> { models, sessions }: the native models and sessions alive in this process
+// (disposed ones are freed once no running work holds them).
+Napi::Value LiveObjects(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("models", LiveCount<ModelCore>::count().load());
+  o.Set("sessions", LiveCount<SessionCore>::count().load());
+  return o;
+}
 
 }  // namespace
-
-Napi::Value ModelWrap::CreateSession(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto model = core(env);
-  try {
-    Napi::Object options = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
-    return SessionWrap::Create(env, model, options);
-  } catch (const SpecdecException& e) {
-    throw makeError(env, e);
-  }
-}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static std::once_flag once;
@@ -70,6 +66,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     ggml_cpu_set_batch_invariant_max(kExactMaxBatch);
   });
   auto* data = new AddonData();
+  data->turnDispatch = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                                     "specdec:turn", 0, 1);
+  data->turnDispatch.Unref(env);
   Napi::Function model = ModelWrap::Define(env);
   Napi::Function session = SessionWrap::Define(env);
   data->modelClass = Napi::Persistent(model);
@@ -84,6 +83,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumerics", Napi::Function::New(env, GetNumerics, "getNumerics"));
   exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevel, "setLogLevel"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
+  exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
   exports.Set("quantizeModel", Napi::Function::New(env, QuantizeModel, "quantizeModel"));
   exports.Set("rpcServeSocket", Napi::Function::New(env, RpcServeSocket, "rpcServeSocket"));
   return exports;

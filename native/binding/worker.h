@@ -2,7 +2,9 @@
 // the main thread. `work` must only touch plain C++ data (copied from JS before queueing) and
 // objects kept alive by shared_ptrs it captures; it may throw SpecdecException (or any
 // std::exception, reported as code INTERNAL), which rejects the promise. `settle`, if given, runs
-// on the main thread first in both cases (e.g. to clear a busy flag).
+// on the main thread first in both cases (e.g. to clear a busy flag). RunInTurn: work that
+// evaluates (llama_decode) waits for its CPU turn (turns.h) before it is queued, holding no thread,
+// and hands the turn on when it ends.
 #pragma once
 
 #include <napi.h>
@@ -15,7 +17,9 @@
 #include <memory>
 #include <optional>
 
-#include "errors.h"
+#include "addon.h"
+#include "js_errors.h"
+#include "turns.h"
 
 namespace specdec {
 
@@ -33,6 +37,34 @@ class PromiseWorker : public Napi::AsyncWorker {
     return promise;
   }
 
+  static Napi::Promise RunInTurn(Napi::Env env, Work work, Done done, Settle settle) {
+    auto* worker = new PromiseWorker(env, std::move(work), std::move(done), std::move(settle));
+    worker->inTurn_ = true;
+    Napi::Promise promise = worker->deferred_.Promise();
+    // Queued from this environment's thread when the turn comes. While it waits the dispatcher
+    // keeps the event loop alive (nothing else may), and the acquired reference keeps it valid
+    // even if the environment goes first.
+    AddonData& data = AddonData::of(env);
+    Napi::ThreadSafeFunction dispatch = data.turnDispatch;
+    dispatch.Acquire();
+    if (data.turnWaiters++ == 0) dispatch.Ref(env);
+    const bool now = CpuTurns::instance().request([dispatch, worker]() mutable {
+      const napi_status status = dispatch.NonBlockingCall(worker, [](Napi::Env env, Napi::Function, PromiseWorker* w) {
+        w->Queue();
+        AddonData& data = AddonData::of(env);
+        if (--data.turnWaiters == 0) data.turnDispatch.Unref(env);
+      });
+      dispatch.Release();
+      return status == napi_ok;
+    });
+    if (now) {
+      if (--data.turnWaiters == 0) dispatch.Unref(env);
+      dispatch.Release();
+      worker->Queue();
+    }
+    return promise;
+  }
+
  protected:
   void Execute() override {
     try {
@@ -44,6 +76,7 @@ class PromiseWorker : public Napi::AsyncWorker {
       code_ = "INTERNAL";
       SetError(e.what());
     }
+    if (inTurn_) CpuTurns::instance().release();
   }
 
   void OnOK() override {
@@ -77,6 +110,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   Settle settle_;
   std::optional<Result> result_;
   std::string code_;
+  bool inTurn_ = false;
 };
 
 // Drops a reference on the thread pool: when it is the last one, freeing a model or a context

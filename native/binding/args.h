@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "errors.h"
+#include "js_errors.h"
 #include "llama.h"
 
 namespace specdec {

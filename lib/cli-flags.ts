@@ -1,0 +1,212 @@
+// The command line's usage text, its errors, and the flags of a model and its session (shared by
+// generate, chat, serve and bench) with what they make: models, drafters, session options.
+import { openDatastore } from "./datastore.js";
+import { setNumerics, type Numerics } from "./config.js";
+import { loadModel, type LoadModelOptions, type Model } from "./model.js";
+import type { DrafterOptions, SessionOptions } from "./session.js";
+
+export const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [options]
+       specdec chat -m <model.gguf> [--system <text>] [--color] [options]
+       specdec serve -m <model.gguf> [--host 127.0.0.1] [--port 8080] [--name <id>] [--cors <origin>]... [--allowed-host <name>]... [--api-key <key>] [options]
+       specdec datastore build <file or folder>... -m <model.gguf> -o <store.specdec> [--rebuild]
+       specdec bench -m <model.gguf> [-d <draft.gguf>] --prompts <file.jsonl> [-o <folder>] [bench options]
+       specdec rpc-server [--host 127.0.0.1] [--port 50052] [-t <threads>] [--mem <MiB>]
+                          [--max-clients 4] [--idle-timeout <ms>] [--token <secret>]
+
+chat: an interactive chat with the model's chat template (a base model without one gets a plain
+"User: / Assistant:" transcript); after each answer a line with tokens/s, the share of drafted
+tokens kept and tokens per main-model step; --color shows tokens a drafter guessed (and the main
+model kept) in green, the main model's own in the default colour. /exit or Ctrl-D ends it,
+Ctrl-C stops an answer.
+
+serve: an OpenAI-compatible server (/v1/completions, /v1/chat/completions, /v1/models, /health)
+on this machine only unless --host says otherwise; requests take turns on one session. Web pages
+cannot call it: a request naming a web Origin is refused unless --cors names that origin (e.g.
+--cors http://localhost:3000; repeatable), and on loopback a request for another host name
+(DNS rebinding) is refused unless --allowed-host names it. Bodies must be application/json.
+--api-key (or SPECDEC_API_KEY, which other users cannot see in the process list): every request
+but /health needs "Authorization: Bearer <key>".
+
+bench: runs every prompt with plain decoding and with each drafter (lookup; with -d the draft
+model alone and with lookup; with --retrieval, retrieval; with --lookahead, lookahead), and with
+--llama-cpp and --node-llama-cpp those tools too, taking turns prompt by prompt, round after
+round; writes report.md, speedup.svg, tokens-per-second.svg, acceptance.svg and results.json into
+the -o folder (default specdec-bench). Prompts: JSON lines, {"prompt": ..., "id", "kind",
+"n_predict"} (the last three optional). Defaults: --temp 0, -t 2, -c 2048, -n 128.
+      --prompts <file>          the prompts (required)
+      --rounds <n>              rounds (default 3)
+      --kind <kind>             only the prompts of this kind
+      --max-prompts <n>         at most n prompts of each kind
+      --llama-cpp <folder>      llama.cpp's binaries (llama-completion, llama-lookup,
+                                llama-speculative-simple) to compare with
+      --node-llama-cpp <folder> a folder whose node_modules holds node-llama-cpp, to compare with
+      --node-llama-cpp-prompts <n>  node-llama-cpp runs only the first n prompts of each kind
+
+rpc-server: serves this machine's GPUs (or else its CPU) as a worker that holds and computes model
+layers for other specdec processes (--rpc host:port,... in generate, chat, serve, bench). Without a
+token, anyone who can reach the port can use the machine and read what it holds; with --token (or
+SPECDEC_RPC_TOKEN, which ps does not show) clients must prove they know it (set SPECDEC_RPC_TOKEN
+for generate, chat, serve and bench too). The traffic is not encrypted either way. It binds to
+127.0.0.1 unless --host says otherwise; expose it only on a trusted network.
+-t: CPU threads (default: every processor); --mem: the memory it reports to clients, who share
+layers by it unless --tensor-split says otherwise, and the most a client may allocate. Each client
+gets a process of its own; --max-clients at once (default 4), more are disconnected at once; a
+client holding nothing that stays silent --idle-timeout ms (default 30000) is disconnected.
+
+options:
+  -m, --model <file>      GGUF model (required)
+  -p, --prompt <text>     prompt text (generate: required)
+  -d, --draft <file>      draft model for speculative decoding (same vocabulary)
+      --draft-max <n>     most tokens the draft model drafts per round (default 4)
+      --lookup            the lookup drafter: it drafts from the prompt and the output (on by default)
+      --no-lookup         no lookup drafter
+      --lookup-ngram <min>[:<max>]  ending lengths lookup matches, in tokens (default 2:4)
+      --lookup-max <n>    most tokens lookup drafts per round (default 8)
+      --retrieval <file>  a datastore (specdec datastore build) to draft from
+      --retrieval-match <min>[:<max>]  ending lengths retrieval matches (default 2:16)
+      --retrieval-candidates <n>  continuations retrieval proposes per round (default 3)
+      --retrieval-max <n> most tokens per retrieved continuation (default 8)
+      --fixed-draft       always draft the most tokens allowed (default: a length chosen per round
+                          from what is measured)
+      --lookahead         lookahead decoding too (the main model guesses ahead; slower on CPUs)
+      --rpc <host:port,...>   put the main model's layers on these RPC workers (specdec rpc-server)
+      --tensor-split <w,...>  how the layers are shared among the workers (default: by their memory)
+  -n, --max-tokens <n>    tokens to generate (default 128; chat: per answer, 512)
+      --temp <t>          temperature, 0 = greedy (default 0.8)
+      --top-k <k>         (default 40)
+      --top-p <p>         (default 0.95)
+      --min-p <p>         (default 0.05)
+      --seed <n>          sampler seed (default random)
+  -c, --ctx <n>           context size (default: the model's)
+  -t, --threads <n>       CPU threads (default: available processors, at most 8)
+      --numerics <mode>   exact (default) or fast
+  -h, --help              this text`;
+
+/** A command line the commands cannot run: its message is printed with a pointer to --help. */
+export class UsageError extends Error {}
+
+// The flags of a model and its session, shared by the commands.
+export const SESSION_FLAGS = {
+  model: { type: "string", short: "m" },
+  draft: { type: "string", short: "d" },
+  "draft-max": { type: "string" },
+  lookup: { type: "boolean" },
+  "no-lookup": { type: "boolean" },
+  "lookup-ngram": { type: "string" },
+  "lookup-max": { type: "string" },
+  retrieval: { type: "string" },
+  "retrieval-match": { type: "string" },
+  "retrieval-candidates": { type: "string" },
+  "retrieval-max": { type: "string" },
+  "fixed-draft": { type: "boolean" },
+  lookahead: { type: "boolean" },
+  rpc: { type: "string" },
+  "tensor-split": { type: "string" },
+  ctx: { type: "string", short: "c" },
+  threads: { type: "string", short: "t" },
+  numerics: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export function num(name: string, s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (s.trim() === "" || Number.isNaN(n)) throw new UsageError(`--${name} must be a number, got "${s}"`);
+  return n;
+}
+
+export interface SessionFlags {
+  model?: string;
+  draft?: string;
+  "draft-max"?: string;
+  lookup?: boolean;
+  "no-lookup"?: boolean;
+  "lookup-ngram"?: string;
+  "lookup-max"?: string;
+  retrieval?: string;
+  "retrieval-match"?: string;
+  "retrieval-candidates"?: string;
+  "retrieval-max"?: string;
+  "fixed-draft"?: boolean;
+  lookahead?: boolean;
+  rpc?: string;
+  "tensor-split"?: string;
+  ctx?: string;
+  threads?: string;
+  numerics?: string;
+}
+
+/** Loads a model, drawing a progress bar on stderr when it is a terminal. */
+async function loadWithProgress(path: string, progress: boolean, options: LoadModelOptions = {}): Promise<Model> {
+  if (!progress || !process.stderr.isTTY) return loadModel(path, options);
+  const name = path.split(/[\\/]/).pop();
+  const draw = (f: number) => {
+    const width = 30;
+    const done = Math.round(f * width);
+    process.stderr.write(`\rloading ${name} [${"#".repeat(done)}${" ".repeat(width - done)}] ${Math.round(f * 100)}%`);
+  };
+  try {
+    return await loadModel(path, { ...options, onProgress: draw });
+  } finally {
+    process.stderr.write("\n");
+  }
+}
+
+/** --rpc and --tensor-split as loadModel options. */
+export function rpcOptions(values: SessionFlags): LoadModelOptions {
+  const list = (s: string | undefined) => s?.split(",").map((x) => x.trim()).filter(Boolean);
+  const split = list(values["tensor-split"])?.map((w) => num("tensor-split", w) as number);
+  return { rpcServers: list(values.rpc), tensorSplit: split };
+}
+
+/** "<min>[:<max>]" as two numbers (max undefined when not given). */
+function range(name: string, s: string | undefined): [number | undefined, number | undefined] {
+  if (s === undefined) return [undefined, undefined];
+  const [min, max, ...rest] = s.split(":");
+  if (rest.length) throw new UsageError(`--${name} must be <min> or <min>:<max>, got "${s}"`);
+  return [num(name, min), num(name, max)];
+}
+
+/** The drafters the flags ask for, besides a draft model. */
+async function draftersFromFlags(values: SessionFlags): Promise<DrafterOptions[]> {
+  const adaptive = values["fixed-draft"] ? false : undefined;
+  const [ngramMin, ngramMax] = range("lookup-ngram", values["lookup-ngram"]);
+  const [minMatch, maxMatch] = range("retrieval-match", values["retrieval-match"]);
+  if (values.lookup && values["no-lookup"]) throw new UsageError("--lookup and --no-lookup contradict each other");
+  const drafters: DrafterOptions[] = [];
+  if (!values["no-lookup"]) drafters.push({ type: "lookup", ngramMin, ngramMax, maxTokens: num("lookup-max", values["lookup-max"]), adaptive });
+  if (values.retrieval) {
+    drafters.push({
+      type: "retrieval",
+      store: await openDatastore(values.retrieval),
+      minMatch,
+      maxMatch,
+      candidates: num("retrieval-candidates", values["retrieval-candidates"]),
+      maxTokens: num("retrieval-max", values["retrieval-max"]),
+      adaptive,
+    });
+  }
+  if (values.lookahead) drafters.push({ type: "lookahead" });
+  return drafters;
+}
+
+/** Loads the models the flags name; the caller disposes them. */
+export async function modelsFromFlags(values: SessionFlags, progress = false): Promise<{ model: Model; draft?: Model; session: SessionOptions }> {
+  if (values.numerics) setNumerics(values.numerics as Numerics);
+  const model = await loadWithProgress(values.model as string, progress, rpcOptions(values));
+  let draft: Model | undefined;
+  try {
+    draft = values.draft ? await loadWithProgress(values.draft, progress) : undefined;
+    const session: SessionOptions = {
+      contextSize: num("ctx", values.ctx),
+      threads: num("threads", values.threads),
+      draft: draft ? { model: draft, maxTokens: num("draft-max", values["draft-max"]), adaptive: values["fixed-draft"] ? false : undefined } : undefined,
+      drafters: await draftersFromFlags(values),
+    };
+    return { model, draft, session };
+  } catch (err) {
+    draft?.dispose();
+    model.dispose();
+    throw err;
+  }
+}

@@ -1,0 +1,336 @@
+// Unit tests of the engine's parts that need no model: the token tree, the place record, the
+// text stream, the verifier and the draft-length controller. Built with the engine (no Node-API)
+// as build/Release/specdec_engine_tests; test/engine.test.ts runs it in `npm test`.
+//
+// usage: specdec_engine_tests [name-filter]   exit status 0: every test passed
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "controller.h"
+#include "place_record.h"
+#include "sampling.h"
+#include "text.h"
+#include "tree.h"
+#include "verify.h"
+
+using namespace specdec;
+
+namespace {
+
+int failures = 0;
+
+template <typename T>
+std::string show(const T& v) {
+  return std::to_string(v);
+}
+std::string show(const std::string& v) { return "\"" + v + "\""; }
+
+#define CHECK(cond)                                                          \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      std::fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+      failures++;                                                            \
+    }                                                                        \
+  } while (0)
+#define CHECK_EQ(a, b)                                                                              \
+  do {                                                                                              \
+    const auto va = (a);                                                                            \
+    const auto vb = (b);                                                                            \
+    if (!(va == vb)) {                                                                              \
+      std::fprintf(stderr, "  %s:%d: %s == %s failed (%s vs %s)\n", __FILE__, __LINE__, #a, #b,    \
+                   show(va).c_str(), show(vb).c_str());                         \
+      failures++;                                                                                   \
+    }                                                                                               \
+  } while (0)
+
+struct Test {
+  const char* name;
+  std::function<void()> run;
+};
+
+Draft chain(std::vector<llama_token> tokens) {
+  Draft d;
+  d.tokens = std::move(tokens);
+  return d;
+}
+
+// ---- DraftTree ---------------------------------------------------------------------------------
+
+void treeMergesSharedPrefixes() {
+  DraftTree tree;
+  tree.add(chain({10, 11, 12}), 0, 64, 8);
+  tree.add(chain({10, 11, 13}), 1, 64, 8);  // shares 10, 11; branches at the third place
+  tree.add(chain({20}), 2, 64, 8);          // a second child of the root
+  CHECK_EQ(tree.size(), (size_t)5);
+  CHECK_EQ(tree.depth(), 3);
+  CHECK_EQ(tree.node(0).sources, 3u);  // 10: both drafters
+  CHECK_EQ(tree.node(1).sources, 3u);
+  CHECK_EQ(tree.node(2).sources, 1u);  // 12: the first
+  CHECK_EQ(tree.node(3).sources, 2u);  // 13: the second
+  CHECK_EQ(tree.node(3).parent, 1);
+  CHECK_EQ(tree.node(4).depth, 1);
+  // the first proposal at a place stays the first child
+  CHECK_EQ(tree.firstChild(DraftTree::kRoot), 0);
+  CHECK_EQ(tree.node(0).nextSibling, 4);
+  CHECK_EQ(tree.node(2).nextSibling, 3);
+}
+
+void treeOrderAndSequences() {
+  DraftTree tree;
+  tree.add(chain({10, 11, 12}), 0, 64, 8);
+  tree.add(chain({10, 11, 13}), 1, 64, 8);
+  tree.add(chain({20, 21}), 1, 64, 8);
+  size_t primary = 0;
+  std::vector<uint64_t> seqs;
+  int branches = 0;
+  std::vector<int32_t> order = tree.order(DraftTree::kRoot, &primary, &seqs, &branches);
+  // depth first, first children first: 10 11 12 13 20 21
+  CHECK_EQ(order.size(), (size_t)6);
+  CHECK_EQ(tree.node(order[0]).token, 10);
+  CHECK_EQ(tree.node(order[2]).token, 12);
+  CHECK_EQ(tree.node(order[3]).token, 13);
+  CHECK_EQ(tree.node(order[4]).token, 20);
+  CHECK_EQ(primary, (size_t)3);  // 10 11 12: the primary path
+  CHECK_EQ(branches, 2);         // 13's leaf and 21's leaf
+  CHECK_EQ(seqs[0], 0b011ull);   // 10: sequence 0 (primary leaf 12) and 1 (leaf 13)
+  CHECK_EQ(seqs[1], 0b011ull);
+  CHECK_EQ(seqs[2], 0b001ull);
+  CHECK_EQ(seqs[3], 0b010ull);
+  CHECK_EQ(seqs[4], 0b100ull);  // 20 and 21: sequence 2 only
+  CHECK_EQ(seqs[5], 0b100ull);
+  // a subtree: from node 1 (token 11) down
+  order = tree.order(1, &primary, &seqs, &branches);
+  CHECK_EQ(order.size(), (size_t)3);
+  CHECK_EQ(primary, (size_t)2);
+  CHECK_EQ(branches, 1);
+}
+
+void treeRespectsBudgets() {
+  DraftTree tree;
+  tree.add(chain({1, 2, 3, 4, 5}), 0, 3, 8);  // at most 3 nodes
+  CHECK_EQ(tree.size(), (size_t)3);
+  tree.clear();
+  CHECK(tree.empty());
+  tree.add(chain({1, 2}), 0, 64, 1);
+  tree.add(chain({1, 3}), 1, 64, 1);  // a second leaf: refused
+  tree.add(chain({1, 2, 4}), 1, 64, 1);  // extends the one leaf: fine
+  CHECK_EQ(tree.size(), (size_t)3);
+  CHECK_EQ(tree.node(2).token, 4);
+}
+
+void treeKeepsDistributions() {
+  DraftTree tree;
+  Draft d = chain({5, 6});
+  d.q.resize(2);
+  d.q[0].tokens = {5, 7};
+  d.q[0].probs = {0.75f, 0.25f};
+  d.q[1].tokens = {6};
+  d.q[1].probs = {1.0f};
+  tree.add(chain({5}), 0, 64, 8);  // a deterministic drafter first
+  tree.add(d, 1, 64, 8);
+  CHECK(tree.q(0) != nullptr);  // the sampled drafter's q joins the shared node
+  CHECK(std::fabs(tree.q(0)->probOf(7) - 0.25f) < 1e-6);
+  CHECK(tree.q(1) != nullptr);
+}
+
+// ---- PlaceRecord -------------------------------------------------------------------------------
+
+void placeRecordPriorAndCuts() {
+  PlaceRecord r;
+  CHECK(std::fabs(r.chance(0) - 0.7) < 1e-9);  // the prior before anything is seen
+  CHECK_EQ(r.likelyLength(8, 1.0), (size_t)4);  // 0.7^4 = 0.24, 0.7^5 = 0.17 < 0.2
+  for (int i = 0; i < 50; i++) r.record(0, true);
+  CHECK(r.chance(0) > 0.95);
+  CHECK(!r.poorFirstPlace());
+  PlaceRecord poor;
+  for (int i = 0; i < 20; i++) poor.record(0, i % 10 == 0);
+  CHECK(poor.poorFirstPlace());
+  CHECK(poor.chance(0) < 0.3);
+  // beside a well-kept sibling the first token seldom matters: nothing goes but a lone token
+  CHECK_EQ(r.likelyLength(4, 0.1), (size_t)0);
+  CHECK_EQ(poor.likelyLength(4, 1.0), (size_t)1);  // a lone first token always goes
+}
+
+// ---- TextStream --------------------------------------------------------------------------------
+
+void textStreamHoldsIncompleteUtf8() {
+  TextStream s;
+  const std::string euro = "\xE2\x82\xAC";  // three bytes
+  CHECK(!s.push("a" + euro.substr(0, 1)));
+  CHECK_EQ(s.take(), std::string("a"));
+  CHECK(!s.push(euro.substr(1)));
+  CHECK_EQ(s.take(), euro);
+  CHECK_EQ(incompleteUtf8Tail("x\xF0\x9F"), (size_t)2);
+  CHECK_EQ(incompleteUtf8Tail("x\xF0\x9F\x98\x80"), (size_t)0);
+}
+
+void textStreamStopsAcrossTokens() {
+  TextStream s({"STOP"});
+  CHECK(!s.push("hello S"));
+  CHECK_EQ(s.take(), std::string("hello "));  // "S" may begin the stop sequence: held
+  CHECK(!s.push("T"));
+  CHECK_EQ(s.take(), std::string(""));
+  CHECK(s.push("OP and more"));
+  CHECK_EQ(s.take(), std::string(""));  // the stop sequence and what follows are dropped
+  TextStream t({"STOP"});
+  t.push("a S");
+  t.push("x");  // not the stop sequence after all
+  CHECK_EQ(t.take(), std::string("a Sx"));
+  t.push("ST");
+  t.flush();
+  CHECK_EQ(t.take(), std::string("ST"));
+}
+
+// ---- Verifier ----------------------------------------------------------------------------------
+
+std::vector<float> logitsFor(const std::vector<double>& probs) {
+  std::vector<float> logits;
+  for (double p : probs) logits.push_back(p > 0 ? (float)std::log(p) : -1e9f);
+  return logits;
+}
+
+void verifierGreedy() {
+  SamplingParams params;
+  params.temperature = 0;
+  Sampler sampler(params);
+  Verifier verifier(sampler, 4);
+  const std::vector<float> logits = {0.1f, 2.0f, 0.5f, -1.0f};  // argmax: token 1
+  const std::vector<llama_token> history;
+  Choice c = verifier.choose(logits.data(), history, 0, {3, 1}, -1, nullptr);
+  CHECK_EQ(c.kept, 1);
+  CHECK_EQ(c.token, 1);
+  c = verifier.choose(logits.data(), history, 0, {2, 3}, -1, nullptr);
+  CHECK_EQ(c.kept, -1);
+  CHECK_EQ(c.token, 1);
+}
+
+// The token at a place follows p whatever the drafts: a sampled draft from q (speculative
+// sampling) and a deterministic candidate beside it.
+void verifierSamplingFollowsP() {
+  SamplingParams params;
+  params.temperature = 1;
+  params.topK = 0;
+  params.topP = 1;
+  params.minP = 0;
+  params.seed = 42;
+  Sampler sampler(params);
+  const std::vector<double> p = {0.5, 0.3, 0.15, 0.05};
+  const std::vector<float> logits = logitsFor(p);
+  Verifier verifier(sampler, 4);
+  Distribution q;
+  q.tokens = {2, 0, 1, 3};  // a drafter that likes token 2 too much
+  q.probs = {0.6f, 0.2f, 0.1f, 0.1f};
+  const int n = 40000;
+  std::vector<int> count(4, 0), draftedCount(4, 0);
+  int kept = 0;
+  const std::vector<llama_token> history;
+  for (int i = 0; i < n; i++) {
+    // the draft drawn from q with the draft stream, as the draft model draws it
+    const llama_token drafted = Sampler::draw(q, sampler.uniform((size_t)i, Stream::Draft));
+    const std::vector<llama_token> candidates = drafted == 1 ? std::vector<llama_token>{1} : std::vector<llama_token>{drafted, 1};
+    const Choice c = verifier.choose(logits.data(), history, (size_t)i, candidates, 0, &q);
+    count[c.token]++;
+    draftedCount[drafted]++;
+    kept += c.kept >= 0;
+  }
+  auto chi2 = [&](const std::vector<int>& counts) {
+    double x = 0;
+    for (int t = 0; t < 4; t++) x += std::pow(counts[t] - n * p[t], 2) / (n * p[t]);
+    return x;
+  };
+  CHECK(chi2(count) < 16.3);  // chi-square, 3 degrees of freedom: p = 0.001
+  CHECK(kept > n / 2);
+  // and the check has the power to see a wrong rule: keeping every draft gives q, not p
+  CHECK(chi2(draftedCount) > 100);
+}
+
+// ---- DraftController ---------------------------------------------------------------------------
+
+CostPrior cheapBatches(int maxTokens) {
+  CostPrior prior;
+  for (int n = 0; n <= maxTokens + 1; n++) prior.ratio.push_back(n == 0 ? 0 : 1 + 0.1 * (n - 1));
+  prior.draftStep = 0.05;
+  return prior;
+}
+
+// Simulates rounds at 10 ms a main step: each draft is kept with probability `acceptance`
+// (deterministically spread); returns the lengths chosen in the last `tail` rounds.
+std::vector<int> simulate(DraftController& c, double acceptance, int rounds, int tail) {
+  std::vector<int> lengths;
+  double credit = 0;
+  for (int r = 0; r < rounds; r++) {
+    const int k = c.next(0, 100000);
+    int accepted = 0;
+    while (accepted < k) {
+      credit += acceptance;
+      if (credit < 1) break;
+      credit -= 1;
+      accepted++;
+    }
+    const int checked = std::min(k, accepted + 1);
+    const double ms = k == 0 ? 10.0 : 10.0 * (1 + 0.1 * k) + 0.5 * k;
+    c.recordRound(k, k == 0 ? 1 : accepted + 1, ms, checked, accepted);
+    if (r >= rounds - tail) lengths.push_back(k);
+  }
+  return lengths;
+}
+
+void controllerDraftsWhenKept() {
+  DraftController c(6, true, cheapBatches(6));
+  CHECK_EQ(c.next(0, 1000), 6);  // the prior says drafting pays: the longest length first
+  std::vector<int> tail = simulate(c, 0.95, 400, 100);
+  int longDrafts = 0;
+  for (int k : tail) longDrafts += k >= 4;
+  CHECK(longDrafts >= 70);
+}
+
+void controllerStopsWhenNothingIsKept() {
+  DraftController c(6, true, cheapBatches(6));
+  std::vector<int> tail = simulate(c, 0.0, 400, 100);
+  int plain = 0;
+  for (int k : tail) plain += k == 0;
+  CHECK(plain >= 60);  // mostly plain decoding, with a try of drafting now and then
+}
+
+void controllerFixedWhenNotAdaptive() {
+  DraftController c(3, false, cheapBatches(3));
+  std::vector<int> tail = simulate(c, 0.0, 50, 50);
+  for (int k : tail) CHECK_EQ(k, 3);
+}
+
+const Test tests[] = {
+    {"tree merges shared prefixes", treeMergesSharedPrefixes},
+    {"tree order and sequences", treeOrderAndSequences},
+    {"tree respects budgets", treeRespectsBudgets},
+    {"tree keeps distributions", treeKeepsDistributions},
+    {"place record prior and cuts", placeRecordPriorAndCuts},
+    {"text stream holds incomplete UTF-8", textStreamHoldsIncompleteUtf8},
+    {"text stream stops across tokens", textStreamStopsAcrossTokens},
+    {"verifier greedy", verifierGreedy},
+    {"verifier sampling follows p", verifierSamplingFollowsP},
+    {"controller drafts when kept", controllerDraftsWhenKept},
+    {"controller stops when nothing is kept", controllerStopsWhenNothingIsKept},
+    {"controller fixed when not adaptive", controllerFixedWhenNotAdaptive},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* filter = argc > 1 ? argv[1] : "";
+  int run = 0, failed = 0;
+  for (const Test& t : tests) {
+    if (!std::strstr(t.name, filter)) continue;
+    const int before = failures;
+    t.run();
+    run++;
+    const bool ok = failures == before;
+    failed += !ok;
+    std::printf("%s %s\n", ok ? "ok  " : "FAIL", t.name);
+  }
+  std::printf("%d tests, %d failed\n", run, failed);
+  return failed == 0 && run > 0 ? 0 : 1;
+}
