@@ -9,7 +9,7 @@ namespace specdec {
 
 Evaluator::Evaluator(std::shared_ptr<ModelCore> model, const EvaluatorOptions& options, ggml_threadpool* threadpool,
                      ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort)
-    : model_(std::move(model)), abort_(abort), threadpool_(threadpool), threadpoolBatch_(threadpoolBatch) {
+    : model_(std::move(model)), abort_(abort) {
   if (model_->options().vocabOnly) fail("INVALID_ARGUMENT", "the model was loaded with vocabOnly: it cannot generate");
   llama_context_params params = llama_context_default_params();
   params.n_ctx = options.contextSize ? options.contextSize : (uint32_t)llama_model_n_ctx_train(model_->get());
@@ -28,7 +28,7 @@ Evaluator::Evaluator(std::shared_ptr<ModelCore> model, const EvaluatorOptions& o
   ctx_.reset(llama_init_from_model(model_->get(), params));
   model_->checkRpc();
   if (!ctx_) fail("CONTEXT_FAILED", "failed to create a llama context (out of memory, or unsupported options)");
-  llama_attach_threadpool(ctx_.get(), threadpool_, threadpoolBatch_);
+  llama_attach_threadpool(ctx_.get(), threadpool, threadpoolBatch);
   // llama.cpp rounds the KV cache up (to a multiple of 256); the evaluator keeps to what was asked.
   nCtx_ = std::min(params.n_ctx, llama_n_ctx(ctx_.get()));
   nBatch_ = llama_n_batch(ctx_.get());

@@ -89,8 +89,6 @@ class Evaluator {
   const std::atomic<bool>* abort_;
   std::vector<llama_token> tokens_;
   size_t logitsAt_ = 0;  // the last row's logits follow tokens_[0..logitsAt_); 0: none
-  ggml_threadpool* threadpool_;
-  ggml_threadpool* threadpoolBatch_;
 };
 
 }  // namespace specdec

@@ -7,6 +7,9 @@
 // Waiting holds no thread: a task that does not get the turn at once leaves a `start` that the
 // task before it calls when it ends (binding/worker.h: it queues the task on the libuv pool), so
 // the pool's threads stay free for the rest of the process (file system, crypto, DNS, zlib).
+// The turn is per task, not per decode: a step (about 25 ms of rounds, or one prompt chunk), a
+// whole evaluateLogits or measureDecode. A task is queued from its own environment's thread, so
+// an environment whose JS thread is busy for long holds up the tasks after its own.
 #pragma once
 
 #include <deque>
@@ -37,21 +40,20 @@ class CpuTurns {
     return false;
   }
 
-  // Ends the caller's turn: the first waiter that can still run gets it. Returns true when one
-  // did (the caller's threads should sleep rather than poll).
-  bool release() {
+  // Ends the caller's turn: the first waiter that can still run gets it.
+  void release() {
     for (;;) {
       Start next;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         if (waiting_.empty()) {
           held_ = false;
-          return false;
+          return;
         }
         next = std::move(waiting_.front());
         waiting_.pop_front();
       }
-      if (next()) return true;  // the turn is the waiter's now (held_ stays true)
+      if (next()) return;  // the turn is the waiter's now (held_ stays true)
     }
   }
 

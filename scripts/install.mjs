@@ -42,7 +42,9 @@ if (await prebuildFits()) {
   run(process.execPath, [path.join(root, "scripts/deps.mjs")]);
   const cmakeJs = require.resolve("cmake-js/bin/cmake-js");
   const jobs = String(Math.max(1, os.availableParallelism()));
-  const defines = [];
+  // A development checkout (the published package has no test/) also builds the engine's C++
+  // unit tests, which npm test runs.
+  const defines = [`--CDSPECDEC_ENGINE_TESTS=${fs.existsSync(path.join(root, "test")) ? "ON" : "OFF"}`];
   if (gpu === "cuda") {
     defines.push("--CDSPECDEC_CUDA=ON");
     const archs = process.env.SPECDEC_CUDA_ARCHITECTURES;

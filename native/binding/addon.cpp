@@ -66,9 +66,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     ggml_cpu_set_batch_invariant_max(kExactMaxBatch);
   });
   auto* data = new AddonData();
-  data->turnDispatch = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
-                                                     "specdec:turn", 0, 1);
-  data->turnDispatch.Unref(env);
+  data->turns = TurnDispatch::create(env);
   Napi::Function model = ModelWrap::Define(env);
   Napi::Function session = SessionWrap::Define(env);
   data->modelClass = Napi::Persistent(model);

@@ -4,15 +4,17 @@
 
 #include <napi.h>
 
+#include <memory>
+
+#include "turn_dispatch.h"
+
 namespace specdec {
 
 struct AddonData {
   Napi::FunctionReference modelClass;
   Napi::FunctionReference sessionClass;
-  // Queues, on this environment's thread, a task whose CPU turn has come (worker.h); it keeps the
-  // event loop alive only while turnWaiters > 0.
-  Napi::ThreadSafeFunction turnDispatch;
-  int turnWaiters = 0;
+  // Queues, on this environment's thread, a task whose CPU turn has come (worker.h).
+  std::shared_ptr<TurnDispatch> turns;
   static AddonData& of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 };
 

@@ -41,25 +41,11 @@ class PromiseWorker : public Napi::AsyncWorker {
     auto* worker = new PromiseWorker(env, std::move(work), std::move(done), std::move(settle));
     worker->inTurn_ = true;
     Napi::Promise promise = worker->deferred_.Promise();
-    // Queued from this environment's thread when the turn comes. While it waits the dispatcher
-    // keeps the event loop alive (nothing else may), and the acquired reference keeps it valid
-    // even if the environment goes first.
-    AddonData& data = AddonData::of(env);
-    Napi::ThreadSafeFunction dispatch = data.turnDispatch;
-    dispatch.Acquire();
-    if (data.turnWaiters++ == 0) dispatch.Ref(env);
-    const bool now = CpuTurns::instance().request([dispatch, worker]() mutable {
-      const napi_status status = dispatch.NonBlockingCall(worker, [](Napi::Env env, Napi::Function, PromiseWorker* w) {
-        w->Queue();
-        AddonData& data = AddonData::of(env);
-        if (--data.turnWaiters == 0) data.turnDispatch.Unref(env);
-      });
-      dispatch.Release();
-      return status == napi_ok;
-    });
-    if (now) {
-      if (--data.turnWaiters == 0) dispatch.Unref(env);
-      dispatch.Release();
+    // Queued from this environment's thread when the turn comes (turn_dispatch.h).
+    std::shared_ptr<TurnDispatch> turns = AddonData::of(env).turns;
+    turns->waiting(env);
+    if (CpuTurns::instance().request([turns, worker] { return turns->dispatch(worker); })) {
+      turns->done(env);
       worker->Queue();
     }
     return promise;
