@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "clock.h"
 #include "errors.h"
 
 namespace specdec {
@@ -68,7 +69,7 @@ void Evaluator::run(int32_t n, size_t keepOnFailure, bool timed) {
   b.n_tokens = n;
   const auto start = std::chrono::steady_clock::now();
   int32_t rc = llama_decode(ctx_.get(), b);
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double ms = msSince(start);
   // A lost RPC worker zeroes what it should have computed: nothing of this decode counts.
   model_->checkRpc();
   if (rc != 0) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "controller.h"
 #include "drafters/draft_model.h"
 #include "drafters/lookahead.h"
@@ -30,11 +31,6 @@
 #include "verify.h"
 
 namespace specdec {
-
-// Milliseconds since t.
-inline double msSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-}
 
 struct DraftOptions {
   std::shared_ptr<ModelCore> model;

@@ -32,8 +32,7 @@ void DatastoreBuilderWrap::checkIdle(Napi::Env env) {
 Napi::Value DatastoreBuilderWrap::Add(const Napi::CallbackInfo& info, bool file) {
   Napi::Env env = info.Env();
   checkIdle(env);
-  std::string arg;
-  arg = jsCall(env, [&] { return argString(info, 0, file ? "path" : "text"); });
+  std::string arg = jsCall(env, [&] { return argString(info, 0, file ? "path" : "text"); });
   busy_ = true;
   return PromiseWorker<double>::Run(
       env,
@@ -69,8 +68,7 @@ Napi::Value DatastoreBuilderWrap::Write(const Napi::CallbackInfo& info) {
 
 Napi::Value DatastoreBuilderWrap::ReadHeader(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path;
-  path = jsCall(env, [&] { return argString(info, 0, "path"); });
+  std::string path = jsCall(env, [&] { return argString(info, 0, "path"); });
   return PromiseWorker<DatastoreHeader>::Run(
       env, [path = std::move(path)]() { return Datastore::readHeader(path); },
       [](Napi::Env env, DatastoreHeader& h) -> Napi::Value {

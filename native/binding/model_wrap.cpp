@@ -158,8 +158,7 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::Tokenize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto core = this->core(env);
-  std::string text;
-  text = jsCall(env, [&] { return argString(info, 0, "text"); });
+  std::string text = jsCall(env, [&] { return argString(info, 0, "text"); });
   bool addSpecial = info.Length() > 1 && info[1].ToBoolean();
   bool parseSpecial = info.Length() > 2 && info[2].ToBoolean();
   return PromiseWorker<std::vector<llama_token>>::Run(

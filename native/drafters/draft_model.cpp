@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "../clock.h"
+
 namespace specdec {
 
 DraftModelDrafter::DraftModelDrafter(std::shared_ptr<ModelCore> model, const EvaluatorOptions& evaluator,
@@ -34,7 +36,7 @@ void DraftModelDrafter::propose(const std::vector<llama_token>& context, int max
   if (maxTokens <= 0) return;
   const auto start = std::chrono::steady_clock::now();
   eval_.sync(context);
-  catchUpMs_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  catchUpMs_ = msSince(start);
   history_ = context;
   const int32_t nVocab = eval_.model()->nVocab();
   for (int i = 0; i < maxTokens; i++) {
