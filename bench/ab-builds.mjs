@@ -10,6 +10,8 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 
+import { median } from "./lib.mjs";
+
 const { values } = parseArgs({
   options: {
     model: { type: "string" },
@@ -44,7 +46,6 @@ for (let t = 0; t < Number(values.turns); t++) {
     (await s.measureDecode({ depth, sizes, repeats: 5 })).forEach((ms, j) => times[i][j].push(ms));
   }
 }
-const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 const spread = (xs) => `${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}`;
 console.log(`${path.basename(values.model)}, depth ${depth}, ${values.threads} threads, ${values.turns} turns of 5 repeats`);
 console.log("| n | A ms | B ms | B/A (median of turns) | B/A range |");

@@ -83,7 +83,7 @@ const systems = [
     : []),
 ];
 const rounds = Number(opt.rounds);
-const results = runRounds(systems, job, rounds);
+const results = await runRounds(systems, job, rounds);
 
 const fmt = (x, d = 2) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(d));
 const lines = [];

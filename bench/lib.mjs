@@ -1,5 +1,5 @@
-// Shared pieces of the benchmark scripts: set-up of the tools compared, prompts, running the
-// systems in turns round after round, and medians.
+// Shared pieces of the benchmark scripts: set-up of the tools compared, prompts, and runner
+// scripts as systems of lib/bench (dist/bench/), whose runRounds and median every benchmark uses.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -13,9 +13,12 @@ export function sh(cmd, args, options = {}) {
   return execFileSync(cmd, args, { cwd: root, encoding: "utf8", maxBuffer: 1 << 28, ...options });
 }
 
-/** Builds what the benchmarks run: dist/, llama.cpp's tools, and (unless told not to) the node-llama-cpp peer. */
+// lib/bench, compiled (dist/): the harness every benchmark runs on.
+if (!fs.existsSync(path.join(root, "dist/bench/run.js"))) sh("npx", ["tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
+const run = await import("../dist/bench/run.js");
+
+/** Builds what the benchmarks run: llama.cpp's tools, and (unless told not to) the node-llama-cpp peer. */
 export function setUp({ peer }) {
-  if (!fs.existsSync(path.join(root, "dist/index.js"))) sh("npx", ["tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
   if (!fs.existsSync(path.join(root, "build-tools/bin/llama-speculative-simple"))) {
     sh("bash", ["bench/build-llama-tools.sh"], { stdio: "inherit" });
   }
@@ -37,32 +40,29 @@ export function loadPrompts(file, kind) {
 }
 
 /**
- * Runs every prompt on each system (a runner script taking a job file) in turns, round after
- * round: prompt by prompt, the systems one after the other (in reverse order every other round),
- * so that the machine's slow and fast spells fall on all of them alike. A system's job is the
- * common job merged with its own fields; maxPrompts limits it to the first prompts, ids (a Set)
- * to those prompts.
- * Returns results[round][system] = Map(id -> result).
+ * Runs every prompt on each system (a runner script taking a job file, bench/systems/) in turns,
+ * round after round, with lib/bench's runRounds (the one round-robin of every benchmark). A
+ * system's job is the common job merged with its own fields; maxPrompts limits it to the first
+ * prompts, ids (a Set) to those prompts.
+ * Returns results[round][system name] = Map(id -> the runner's result).
  */
-export function runRounds(systems, job, rounds) {
+export async function runRounds(systems, job, rounds) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "specdec-bench-"));
-  const results = [];
-  for (let r = 0; r < rounds; r++) {
-    const round = Object.fromEntries(systems.map((sys) => [sys.name, new Map()]));
-    const order = r % 2 ? [...systems].reverse() : systems;
-    job.prompts.forEach((prompt, i) => {
-      for (const sys of order) {
-        if ((sys.maxPrompts && i >= sys.maxPrompts) || (sys.ids && !sys.ids.has(prompt.id))) continue;
-        const jobFile = path.join(dir, `${sys.name.replace(/\W+/g, "_")}.json`);
-        fs.writeFileSync(jobFile, JSON.stringify({ ...job, ...sys.job, prompts: [prompt] }));
-        const out = sh(process.execPath, [sys.runner, jobFile], { env: { ...process.env, ...sys.env } });
-        for (const x of out.trim().split("\n").map((l) => JSON.parse(l))) round[sys.name].set(x.id, x);
-      }
-      process.stderr.write(`round ${r + 1}/${rounds}: prompt ${i + 1}/${job.prompts.length} done\n`);
-    });
-    results.push(round);
-  }
-  return results;
+  const runners = systems.map((sys) => ({
+    name: sys.name,
+    ids: new Set(job.prompts.filter((p, i) => (!sys.maxPrompts || i < sys.maxPrompts) && (!sys.ids || sys.ids.has(p.id))).map((p) => p.id)),
+    async run(prompt) {
+      const jobFile = path.join(dir, `${sys.name.replace(/\W+/g, "_")}.json`);
+      fs.writeFileSync(jobFile, JSON.stringify({ ...job, ...sys.job, prompts: [prompt] }));
+      const out = sh(process.execPath, [sys.runner, jobFile], { env: { ...process.env, ...sys.env } });
+      return JSON.parse(out.trim().split("\n").at(-1));
+    },
+  }));
+  const results = await run.runRounds(runners, job.prompts, rounds, (done, total, what) => {
+    if (done % systems.length === 0) process.stderr.write(`[${done}/${total}] ${what}\n`);
+  });
+  fs.rmSync(dir, { recursive: true, force: true });
+  return results.map((round) => Object.fromEntries(systems.map((sys, i) => [sys.name, round[i]])));
 }
 
 /**
@@ -83,11 +83,7 @@ export function ratioRows(results, prompts, num, den) {
   return rows;
 }
 
-export function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
+export const median = run.median;
 
 export function machineLine() {
   return `${os.cpus()[0]?.model ?? "?"}, ${os.availableParallelism()} processors; ${new Date().toISOString()}`;

@@ -40,7 +40,7 @@ const systems = [
 ];
 
 const rounds = Number(opt.rounds);
-const results = runRounds(systems, job, rounds);
+const results = await runRounds(systems, job, rounds);
 
 const lines = [];
 const fmt = (x, d = 1) => x.toFixed(d);

@@ -33,7 +33,7 @@ for (const v of ["native", ...variants]) {
   systems.push({ name: `${v} lookup`, runner: "bench/systems/specdec.mjs", env, job: { drafters: [{ type: "lookup" }] } });
 }
 const rounds = Number(opt.rounds);
-const results = runRounds(systems, job, rounds);
+const results = await runRounds(systems, job, rounds);
 
 const lines = [
   "# Prebuilt CPU variants against the build for this machine",

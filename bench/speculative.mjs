@@ -62,7 +62,7 @@ const systems = [
     : []),
 ];
 const rounds = Number(opt.rounds);
-const results = runRounds(systems, job, rounds);
+const results = await runRounds(systems, job, rounds);
 
 const fmt = (x, d = 2) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(d));
 const tps = (round, name, id) => round[name].get(id)?.tps;

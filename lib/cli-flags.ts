@@ -3,7 +3,7 @@
 import { openDatastore } from "./datastore.js";
 import { setNumerics, type Numerics } from "./config.js";
 import { loadModel, type LoadModelOptions, type Model } from "./model.js";
-import type { DrafterOptions, SessionOptions } from "./session.js";
+import type { DrafterOptions, SessionOptions } from "./options.js";
 
 export const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [options]
        specdec chat -m <model.gguf> [--system <text>] [--color] [options]

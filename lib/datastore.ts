@@ -24,16 +24,25 @@ export interface DatastoreCorpus {
 export interface DatastoreProgress {
   /** "tokenize": documents read and tokenized; "index": sorting the suffixes and writing the file. */
   phase: "tokenize" | "index";
+  /** Documents tokenized so far, of `documents`. */
   documentsDone: number;
+  /** Documents in the corpus (a file or a text each). */
   documents: number;
   /** Bytes of the corpus tokenized so far, of `bytes`. */
   bytesDone: number;
+  /** Bytes of the whole corpus. */
   bytes: number;
   /** Tokens so far. */
   tokens: number;
 }
 
+/**
+ * Options of {@link buildDatastore}.
+ * @example
+ * await buildDatastore(model, { files: ["docs/"], path: "docs.specdec" }, { onProgress: (p) => console.log(p.phase, p.documentsDone) });
+ */
 export interface BuildDatastoreOptions {
+  /** Called as the build goes on (after each document, and when indexing starts and ends). */
   onProgress?: (progress: DatastoreProgress) => void;
   /** Build even when the file holds a datastore of the same corpus and tokenizer (default false). */
   rebuild?: boolean;
@@ -82,11 +91,11 @@ export async function openDatastore(file: string): Promise<Datastore> {
  * @throws SpecdecError INVALID_ARGUMENT (no corpus, or an empty one), IO_ERROR, DISPOSED
  */
 export async function buildDatastore(model: Model, corpus: DatastoreCorpus, options: BuildDatastoreOptions = {}): Promise<Datastore> {
-  const c = v.optionsObject("corpus", corpus);
+  const c = v.optionsObject("corpus", corpus, { files: true, texts: true, path: true });
   const out = v.string("corpus.path", c.path);
   const files = c.files === undefined ? [] : v.stringArray("corpus.files", c.files);
   const texts = c.texts === undefined ? [] : v.stringArray("corpus.texts", c.texts);
-  const o = v.optionsObject("options", options);
+  const o = v.optionsObject("options", options, { onProgress: true, rebuild: true, maxFileBytes: true });
   if (o.onProgress !== undefined && typeof o.onProgress !== "function") {
     throw new SpecdecError("INVALID_ARGUMENT", "options.onProgress must be a function");
   }

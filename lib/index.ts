@@ -1,19 +1,15 @@
 export { SpecdecError, type SpecdecErrorCode } from "./errors.js";
 export { loadModel, Model, type LoadModelOptions, type ModelInfo, type ChatMessage } from "./model.js";
+export { Session, type DrafterStats, type GenerationChunk, type GenerationStats, type StopReason } from "./session.js";
 export {
-  Session,
   type SessionOptions,
   type DraftOptions,
   type DrafterOptions,
   type LookupDrafterOptions,
   type RetrievalDrafterOptions,
   type LookaheadDrafterOptions,
-  type DrafterStats,
   type GenerateOptions,
-  type GenerationChunk,
-  type GenerationStats,
-  type StopReason,
-} from "./session.js";
+} from "./options.js";
 export { setNumerics, getNumerics, setLogLevel, systemInfo, nativeBinary, type Numerics } from "./config.js";
 export {
   buildDatastore,

@@ -1,6 +1,7 @@
 import { SpecdecError, wrapNative, wrapNativeSync } from "./errors.js";
 import { addon, type NativeModel, type NativeModelInfo } from "./native.js";
-import { defaultThreads, Session, type SessionOptions } from "./session.js";
+import { defaultThreads, sessionOptions, type SessionOptions } from "./options.js";
+import { Session } from "./session.js";
 import * as v from "./validate.js";
 
 /** Options of {@link loadModel}. */
@@ -46,7 +47,9 @@ export type ModelInfo = NativeModelInfo;
 
 /** A chat message for {@link Model.applyChatTemplate}. */
 export interface ChatMessage {
+  /** Who speaks: "system", "user", "assistant", or another role the template knows. */
   role: "system" | "user" | "assistant" | (string & {});
+  /** What they say. */
   content: string;
 }
 
@@ -57,7 +60,9 @@ export interface ChatMessage {
  */
 export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<Model> {
   v.string("path", path);
-  const o = v.optionsObject("options", options);
+  const o = v.optionsObject("options", options, {
+    gpuLayers: true, mmap: true, vocabOnly: true, rpcServers: true, tensorSplit: true, rpcTimeoutMs: true, rpcToken: true, onProgress: true,
+  });
   const gpuLayers = o.gpuLayers === undefined || o.gpuLayers === "auto" ? -1 : v.integer("gpuLayers", o.gpuLayers, 0, 100000);
   const rpcServers = v.maybe(o.rpcServers, (x) => v.stringArray("rpcServers", x).map((s) => v.endpoint("rpcServers", s)));
   const tensorSplit = v.maybe(o.tensorSplit, (x) => {
@@ -137,7 +142,7 @@ export class Model {
    * sessions start from it.
    */
   costCurve(options: { threads?: number; threadsBatch?: number; maxTokens?: number } = {}): { singleMs: number; ratios: number[] } {
-    const o = v.optionsObject("options", options);
+    const o = v.optionsObject("options", options, { threads: true, threadsBatch: true, maxTokens: true });
     const threads = o.threads === undefined ? defaultThreads() : v.integer("threads", o.threads, 1, 1024);
     const threadsBatch = o.threadsBatch === undefined ? threads : v.integer("threadsBatch", o.threadsBatch, 1, 1024);
     const maxTokens = o.maxTokens === undefined ? 17 : v.integer("maxTokens", o.maxTokens, 1, 64);
@@ -156,7 +161,7 @@ export class Model {
    */
   async tokenize(text: string, options: { addBos?: boolean; specialTokens?: boolean } = {}): Promise<number[]> {
     v.string("text", text);
-    const o = v.optionsObject("options", options);
+    const o = v.optionsObject("options", options, { addBos: true, specialTokens: true });
     const addBos = o.addBos === undefined ? true : v.boolean("addBos", o.addBos);
     const special = o.specialTokens === undefined ? false : v.boolean("specialTokens", o.specialTokens);
     const handle = this.#handle();
@@ -170,7 +175,7 @@ export class Model {
    */
   async detokenize(tokens: readonly number[] | Int32Array, options: { specialTokens?: boolean } = {}): Promise<string> {
     const ids = v.tokenArray("tokens", tokens);
-    const o = v.optionsObject("options", options);
+    const o = v.optionsObject("options", options, { specialTokens: true });
     const special = o.specialTokens === undefined ? false : v.boolean("specialTokens", o.specialTokens);
     const handle = this.#handle();
     return wrapNative(() => handle.detokenize(ids, special));
@@ -178,7 +183,7 @@ export class Model {
 
   /** The text of one token as generated output shows it. */
   tokenPiece(token: number, options: { specialTokens?: boolean } = {}): string {
-    const o = v.optionsObject("options", options);
+    const o = v.optionsObject("options", options, { specialTokens: true });
     const special = o.specialTokens === undefined ? false : v.boolean("specialTokens", o.specialTokens);
     return wrapNativeSync(() => this.#handle().tokenPiece(token, special));
   }
@@ -195,7 +200,7 @@ export class Model {
    */
   applyChatTemplate(messages: ChatMessage[], options: { addAssistant?: boolean; template?: string } = {}): string {
     if (!Array.isArray(messages)) throw new SpecdecError("INVALID_ARGUMENT", "messages must be an array");
-    const o = v.optionsObject("options", options);
+    const o = v.optionsObject("options", options, { addAssistant: true, template: true });
     const addAssistant = o.addAssistant === undefined ? true : v.boolean("addAssistant", o.addAssistant);
     const template = v.maybe(o.template, (x) => v.string("template", x));
     return wrapNativeSync(() => this.#handle().applyChatTemplate(messages, addAssistant, template));
@@ -203,7 +208,7 @@ export class Model {
 
   /** Creates a session: a context (KV cache) on which to generate. */
   async createSession(options: SessionOptions = {}): Promise<Session> {
-    const native = Session.nativeOptions(options, this.info, Model);
+    const native = sessionOptions(options, this.info, Model);
     const handle = this.#handle();
     const session = new Session(this, await wrapNative(() => handle.createSession(native)));
     if (!this.#native) {

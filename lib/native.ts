@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 
 import { findAddon } from "./binary.js";
 import { SpecdecError } from "./errors.js";
+import type { GenerationStats } from "./session.js";
 
 export interface NativeModelInfo {
   description: string;
@@ -37,9 +38,54 @@ export interface NativeModel {
   tokenPiece(token: number, special: boolean): string;
   isEndOfGeneration(token: number): boolean;
   applyChatTemplate(messages: { role: string; content: string }[], addAssistant: boolean, template?: string): string;
-  createSession(options: Record<string, unknown>): Promise<NativeSession>;
+  createSession(options: NativeSessionOptions): Promise<NativeSession>;
   costCurve(threads: number, threadsBatch: number, maxTokens: number): { singleMs: number; ratios: number[] };
   dispose(): void;
+}
+
+// The options objects the addon takes, checked and spelt out by lib/ (the addon rejects a key it
+// does not read). A value left undefined takes the native default: native/options.h.
+
+export interface NativeLoadOptions {
+  gpuLayers?: number;  // -1: all that fit
+  mmap?: boolean;
+  vocabOnly?: boolean;
+  rpcServers?: string[];
+  tensorSplit?: number[];
+  rpcTimeoutMs?: number;
+  rpcToken?: string;
+  /** Written by the loader: the fraction loaded. */
+  progress?: Float32Array;
+}
+
+export interface NativeSessionOptions {
+  contextSize?: number;
+  batchSize?: number;
+  threads?: number;
+  threadsBatch?: number;
+  flashAttention?: -1 | 0 | 1;
+  draft?: { model: NativeModel; maxTokens?: number; adaptive?: boolean; minConfidence?: number; greedy?: boolean };
+  lookup?: { ngramMin?: number; ngramMax?: number; maxTokens?: number; adaptive?: boolean };
+  retrieval?: { path: string; minMatch?: number; maxMatch?: number; candidates?: number; maxTokens?: number; adaptive?: boolean };
+  lookahead?: { window?: number; ngram?: number; candidates?: number };
+}
+
+export interface NativeGenerationRequest {
+  prompt: string | Int32Array;
+  maxTokens?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  repeatLastN?: number;
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  seed?: number;
+  stop?: string[];
+  addBos?: boolean;
+  specialTokens?: boolean;
+  chunkMs?: number;
 }
 
 export interface NativeStep {
@@ -50,26 +96,12 @@ export interface NativeStep {
   done: boolean;
 }
 
-export interface NativeStats {
-  promptTokens: number;
-  reusedTokens: number;
-  generatedTokens: number;
-  promptMs: number;
-  generationMs: number;
-  mainDecodes: number;
-  drafted: number;
-  accepted: number;
-  draftedAt: number[];
-  acceptedAt: number[];
-  draftMs: number;
-  mainMs: number;
-  drafters: { name: string; proposed: number; accepted: number; proposedAt: number[]; acceptedAt: number[] }[];
-  stopReason: string | null;
-}
+/** The figures as native/stats.h counts them: GenerationStats less what lib/session.ts derives. */
+export type NativeStats = Omit<GenerationStats, "promptTokensPerSecond" | "tokensPerSecond" | "tokensPerStep" | "acceptanceRate">;
 
 export interface NativeSession {
   info(): { contextSize: number; batchSize: number; hasDraft: boolean };
-  begin(request: Record<string, unknown>): void;
+  begin(request: NativeGenerationRequest): void;
   step(): Promise<NativeStep>;
   abort(disconnectRpc?: boolean): void;
   stats(): { last: NativeStats; totals: NativeStats };
@@ -94,7 +126,7 @@ export interface NativeDatastoreHeader {
 }
 
 export interface NativeAddon {
-  loadModel(path: string, options: Record<string, unknown>): Promise<NativeModel>;
+  loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;
   DatastoreBuilder: new (model: NativeModel) => NativeDatastoreBuilder;
   readDatastoreHeader(path: string): Promise<NativeDatastoreHeader>;
   setNumerics(mode: "exact" | "fast"): void;

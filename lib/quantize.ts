@@ -51,7 +51,7 @@ export interface QuantizeOptions {
 export async function quantizeModel(source: string, destination: string, options: QuantizeOptions): Promise<void> {
   v.string("source", source);
   v.string("destination", destination);
-  const o = v.optionsObject("options", options);
+  const o = v.optionsObject("options", options, { type: true, pure: true, threads: true });
   await wrapNative(() =>
     addon.quantizeModel(source, destination, {
       type: v.oneOf("type", o.type, QUANTIZATION_TYPES),

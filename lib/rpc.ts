@@ -88,7 +88,9 @@ const workerScript = [new URL("./rpc-worker.js", import.meta.url), new URL("../d
  * @throws SpecdecError RPC_UNAVAILABLE (cannot listen there), INVALID_ARGUMENT
  */
 export async function serveRpc(options: RpcServerOptions = {}): Promise<RpcServer> {
-  const o = v.optionsObject("options", options);
+  const o = v.optionsObject("options", options, {
+    host: true, port: true, threads: true, memoryMiB: true, maxClients: true, idleTimeoutMs: true, token: true,
+  });
   // a connection is handed to its process as a file descriptor, which Windows sockets are not
   if (process.platform === "win32") throw new SpecdecError("INVALID_ARGUMENT", "the RPC worker runs on Linux and macOS; Windows can be a client");
   // ggml's RPC client connects to IPv4 addresses only

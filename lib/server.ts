@@ -10,7 +10,8 @@ import type { AddressInfo } from "node:net";
 import { chatPrompt } from "./chat.js";
 import { SpecdecError } from "./errors.js";
 import type { ChatMessage, Model } from "./model.js";
-import type { GenerateOptions, GenerationStats, Session, SessionOptions } from "./session.js";
+import type { GenerateOptions, SessionOptions } from "./options.js";
+import type { GenerationStats, Session } from "./session.js";
 import * as v from "./validate.js";
 
 /** Options of {@link serve}. */
@@ -201,7 +202,9 @@ function sendJson(res: http.ServerResponse, status: number, value: unknown, head
  * @throws SpecdecError from creating the session; the listen error (e.g. EADDRINUSE) as is.
  */
 export async function serve(model: Model, options: ServeOptions = {}): Promise<Server> {
-  const o = v.optionsObject("options", options);
+  const o = v.optionsObject("options", options, {
+    name: true, host: true, port: true, session: true, maxBodyBytes: true, corsOrigins: true, allowedHosts: true, apiKey: true, maxConnections: true,
+  });
   if (o.corsOrigins !== undefined) v.stringArray("options.corsOrigins", o.corsOrigins);
   if (o.allowedHosts !== undefined) v.stringArray("options.allowedHosts", o.allowedHosts);
   if (o.apiKey !== undefined && v.string("options.apiKey", o.apiKey) === "") throw new SpecdecError("INVALID_ARGUMENT", "options.apiKey must not be empty");

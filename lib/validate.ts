@@ -12,10 +12,34 @@ function invalid(name: string, expected: string, got: unknown): never {
   throw new SpecdecError("INVALID_ARGUMENT", `${name} must be ${expected}, got ${describe(got)}`);
 }
 
-export function optionsObject<T extends object>(name: string, v: T | undefined): Partial<T> {
+/** Every key of an options type, each once: a list the compiler keeps complete and correct. */
+export type OptionKeys<T> = { readonly [K in keyof Required<T>]: true };
+
+/**
+ * An options object (undefined or null: empty) whose keys are all in `keys` (or undefined): a
+ * misspelt option is an error that names the nearest one, not a silent default.
+ */
+export function optionsObject<T extends object>(name: string, v: T | undefined, keys: OptionKeys<T>): Partial<T> {
   if (v === undefined || v === null) return {};
   if (typeof v !== "object" || Array.isArray(v)) invalid(name, "an object", v);
+  for (const [key, value] of Object.entries(v)) {
+    if (Object.hasOwn(keys, key) || value === undefined) continue;
+    const known = Object.keys(keys);
+    const near = known.map((k) => [k, editDistance(k.toLowerCase(), key.toLowerCase())] as const).sort((a, b) => a[1] - b[1])[0];
+    const hint = near && near[1] <= Math.max(2, key.length / 3) ? ` (did you mean ${near[0]}?)` : "";
+    throw new SpecdecError("INVALID_ARGUMENT", `${name}.${key} is not an option${hint}; the options are ${known.join(", ")}`);
+  }
   return v;
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next.push(Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    row = next;
+  }
+  return row[b.length];
 }
 
 export function integer(name: string, v: unknown, min: number, max: number): number {

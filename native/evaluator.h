@@ -15,17 +15,9 @@
 #include "ggml-cpu.h"
 #include "llama.h"
 #include "model.h"
+#include "options.h"
 
 namespace specdec {
-
-struct EvaluatorOptions {
-  uint32_t contextSize = 0;  // 0: the model's training context
-  uint32_t batchSize = 512;
-  int32_t threads = 4;
-  int32_t threadsBatch = 4;
-  int32_t flashAttention = -1;  // llama_flash_attn_type: -1 auto, 0 off, 1 on
-  int32_t branches = 0;         // KV sequences besides the main one, for token trees (at most 63)
-};
 
 // The key of an evaluator's figures in its model's CostCurve: its thread counts.
 inline int costKey(const EvaluatorOptions& o) { return CostCurve::key(o.threads, o.threadsBatch); }

@@ -11,24 +11,9 @@
 #include <vector>
 
 #include "llama.h"
+#include "options.h"
 
 namespace specdec {
-
-struct SamplingParams {
-  float temperature = 0.8f;  // <= 0: greedy (argmax after penalties)
-  int32_t topK = 40;         // 0: off
-  float topP = 0.95f;        // 1: off
-  float minP = 0.05f;        // 0: off
-  float repeatPenalty = 1.0f;
-  int32_t repeatLastN = 64;
-  float frequencyPenalty = 0.0f;
-  float presencePenalty = 0.0f;
-  uint32_t seed = 0;
-  bool greedy() const { return temperature <= 0.0f; }
-  bool penalties() const {
-    return repeatLastN != 0 && (repeatPenalty != 1.0f || frequencyPenalty != 0.0f || presencePenalty != 0.0f);
-  }
-};
 
 // A sparse distribution over tokens, sorted by probability, descending; probs sum to 1.
 struct Distribution {

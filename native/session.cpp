@@ -7,45 +7,9 @@
 
 namespace specdec {
 
-namespace {
-// Where lookup fell short, draft-q8_0's drafts were kept 42-43% of the time (two runs of the
-// benchmark), against 77% everywhere: the prior of the draft model's controller beside free drafters.
-constexpr double kHardPlacesAcceptance = 0.45;
-// Adds counts by position.
-void addAt(std::vector<int32_t>& to, const std::vector<int32_t>& from) {
-  if (to.size() < from.size()) to.resize(from.size(), 0);
-  for (size_t i = 0; i < from.size(); i++) to[i] += from[i];
-}
-}  // namespace
-
-void GenerationStats::add(const GenerationStats& g) {
-  promptTokens += g.promptTokens;
-  reusedTokens += g.reusedTokens;
-  generatedTokens += g.generatedTokens;
-  promptMs += g.promptMs;
-  generationMs += g.generationMs;
-  mainDecodes += g.mainDecodes;
-  drafted += g.drafted;
-  accepted += g.accepted;
-  draftMs += g.draftMs;
-  mainMs += g.mainMs;
-  addAt(draftedAt, g.draftedAt);
-  addAt(acceptedAt, g.acceptedAt);
-  if (drafters.size() < g.drafters.size()) drafters = std::vector<Drafter>(g.drafters.size());
-  for (size_t i = 0; i < g.drafters.size(); i++) {
-    drafters[i].name = g.drafters[i].name;
-    drafters[i].proposed += g.drafters[i].proposed;
-    drafters[i].accepted += g.drafters[i].accepted;
-    addAt(drafters[i].proposedAt, g.drafters[i].proposedAt);
-    addAt(drafters[i].acceptedAt, g.drafters[i].acceptedAt);
-  }
-  stopReason = g.stopReason;
-}
-
 // ---- SessionCore ------------------------------------------------------------------------------
 
-SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions& options)
-    : draftOptions_(options.draft) {
+SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions& options) {
   // Without a threadpool of its own, ggml starts and joins threads for every llama_decode. The
   // draft model uses the same threads: it never runs at the same time as the main model.
   ggml_threadpool_params tp = ggml_threadpool_params_default(options.main.threads);
@@ -58,80 +22,13 @@ SessionCore::SessionCore(std::shared_ptr<ModelCore> model, const SessionOptions&
     if (!threadpoolBatch_) fail("CONTEXT_FAILED", "failed to start the CPU threadpool");
     batchPool = threadpoolBatch_.get();
   }
-  // The drafters, in the order of their figures: the draft model, lookup, retrieval.
-  double sizeRatio = 0, paramRatio = 0;
-  if (draftOptions_) {
-    EvaluatorOptions d = options.main;
-    d.contextSize = options.main.contextSize ? options.main.contextSize : (uint32_t)llama_model_n_ctx_train(model->get());
-    drafters_.push_back({"draftModel", draftOptions_->maxTokens, true, draftOptions_->adaptive,
-                         std::make_unique<DraftModelDrafter>(draftOptions_->model, d, threadpool_.get(), batchPool, &abort_,
-                                                             draftOptions_->drafter)});
-    const llama_model* draft = draftOptions_->model->get();
-    sizeRatio = (double)llama_model_size(draft) / (double)llama_model_size(model->get());
-    paramRatio = (double)llama_model_n_params(draft) / (double)llama_model_n_params(model->get());
-  }
-  // The free drafters' length and whether it adapts: the first one's say.
-  int freeMaxTokens = 0;
-  std::optional<bool> freeAdaptive;
-  if (options.lookup) {
-    drafters_.push_back({"lookup", options.lookup->maxTokens, false, options.lookup->adaptive, std::make_unique<LookupDrafter>(options.lookup->lookup)});
-    freeMaxTokens = std::max(freeMaxTokens, options.lookup->maxTokens);
-    if (!freeAdaptive) freeAdaptive = options.lookup->adaptive;
-  }
-  if (options.retrieval) {
-    drafters_.push_back({"retrieval", options.retrieval->maxTokens, false, options.retrieval->adaptive,
-                         std::make_unique<RetrievalDrafter>(options.retrieval->store, options.retrieval->retrieval)});
-    freeMaxTokens = std::max(freeMaxTokens, options.retrieval->maxTokens);
-    if (!freeAdaptive) freeAdaptive = options.retrieval->adaptive;
-  }
-  if (options.lookahead) {
-    auto drafter = std::make_unique<LookaheadDrafter>(options.lookahead->lookahead);
-    lookahead_ = drafter.get();
-    const int32_t length = options.lookahead->lookahead.ngram - 1;
-    drafters_.push_back({"lookahead", length, false, false, std::move(drafter)});
-    freeMaxTokens = std::max(freeMaxTokens, length);
-    if (!freeAdaptive) freeAdaptive = false;  // its window runs every round
-  }
-  proposals_.resize(drafters_.size());
-  for (const auto& d : drafters_) freeDrafters_ = freeDrafters_ || !d.costly;
-  for (const auto& d : drafters_) maxLeaves_ += d.drafter->maxCandidates();
-  // A leaf per candidate: the primary one in the main sequence, each other in its own; and a
-  // sequence per column of the lookahead window.
+  drafters_ = std::make_unique<DrafterSet>(options, *model, options.main, threadpool_.get(), batchPool, &abort_);
+  // A sequence per candidate but the primary one (which is in the main sequence), and one per
+  // column of the lookahead window (batch.h).
   EvaluatorOptions mainOptions = options.main;
-  mainOptions.branches = std::max(maxLeaves_ - 1, 0) + (lookahead_ ? lookahead_->sequences() : 0);
+  LookaheadDrafter* lookahead = drafters_->lookahead();
+  mainOptions.branches = std::max(drafters_->maxLeaves() - 1, 0) + (lookahead ? lookahead->sequences() : 0);
   main_ = std::make_unique<Evaluator>(std::move(model), mainOptions, threadpool_.get(), batchPool, &abort_);
-  // With free drafters, controller_ sets their length and draftController_ decides, in the rounds
-  // where they fall short, whether and how far the draft model drafts (measured on those rounds
-  // only: the places the free drafters cannot guess are the hard ones). A draft model alone has
-  // controller_.
-  const ModelCore& mainModel = *main_->model();
-  auto prior = [&](int maxTokens, bool withDraft) {
-    CostPrior p;
-    p.ratio = mainModel.costCurve().ratios(costKey(mainOptions), maxTokens + 1);
-    if (withDraft) {
-      // A draft step's share of a main step: measured when both models have run single steps on
-      // these threads; else about half the size ratio (draft-q8_0 0.09 for 0.21, tiny-q8_0 0.06
-      // for 0.14 beside main-q8_0). A round also costs the draft model its catch-up with the
-      // tokens kept since its last round and a first step on caches the main model's batch has
-      // cooled: about three steps (1.0-1.5 ms for draft-q8_0 against a 3.5 ms main step).
-      const double mainMs = mainModel.costCurve().singleMs(costKey(mainOptions));
-      const double draftMs = draftOptions_->model->costCurve().singleMs(costKey(mainOptions));
-      p.draftStep = mainMs > 0 && draftMs > 0 ? draftMs / mainMs : 0.5 * sizeRatio;
-      p.draftRound = 3 * p.draftStep;
-      p.paramRatio = paramRatio;
-    }
-    return p;
-  };
-  if (freeDrafters_) {
-    controller_ = std::make_unique<DraftController>(freeMaxTokens, *freeAdaptive, prior(freeMaxTokens, false));
-    if (draftOptions_) {
-      draftController_ = std::make_unique<DraftController>(draftOptions_->maxTokens, draftOptions_->adaptive,
-                                                           prior(draftOptions_->maxTokens, true), kHardPlacesAcceptance);
-    }
-  } else if (draftOptions_) {
-    controller_ = std::make_unique<DraftController>(draftOptions_->maxTokens, draftOptions_->adaptive,
-                                                    prior(draftOptions_->maxTokens, true));
-  }
 }
 
 void SessionCore::pauseThreads() {
@@ -179,7 +76,7 @@ void SessionCore::prepare() {
   text_ = std::make_unique<TextStream>(request_.stops);
   stats_.promptTokens = n;
   stats_.reusedTokens = (int32_t)promptDone_;
-  for (const auto& d : drafters_) stats_.drafters.push_back({d.name});
+  for (size_t i = 0; i < drafters_->size(); i++) stats_.drafters.push_back({drafters_->name(i)});
   phase_ = Phase::Prompt;
   phaseStart_ = Clock::now();
 }
@@ -191,9 +88,7 @@ void SessionCore::evalPromptChunk() {
   if (promptDone_ == prompt_.size()) {
     nextLogits_ = main_->logits(-1);
     stats_.promptMs = msSince(phaseStart_);
-    for (DraftController* c : {controller_.get(), draftController_.get()}) {
-      if (c) c->recordPrefill(prompt_.size() - stats_.reusedTokens, stats_.promptMs);
-    }
+    drafters_->recordPrefill(prompt_.size() - stats_.reusedTokens, stats_.promptMs);
     phase_ = Phase::Decode;
     phaseStart_ = Clock::now();
   }
@@ -238,19 +133,6 @@ bool SessionCore::emit(llama_token token, StepResult& out, bool drafted) {
     return false;
   }
   return true;
-}
-
-void SessionCore::recordPosition(size_t index, bool accepted) {
-  if (stats_.draftedAt.size() <= index) {
-    stats_.draftedAt.resize(index + 1, 0);
-    stats_.acceptedAt.resize(index + 1, 0);
-  }
-  stats_.draftedAt[index]++;
-  stats_.drafted++;
-  if (accepted) {
-    stats_.acceptedAt[index]++;
-    stats_.accepted++;
-  }
 }
 
 StepResult SessionCore::step() {

@@ -1,5 +1,6 @@
-// Session: a main-model Evaluator (context + KV cache), optionally a drafter, and the generation
-// loop: plain decoding, or speculative rounds (draft -> one batched verification -> accept).
+// Session: a main-model Evaluator (context + KV cache), its drafters (drafter_set.h), and the
+// generation: the prompt in chunks, then rounds (round.cpp), plain or speculative, until a stop.
+// Options and their defaults: options.h.
 //
 // Threading: the JS wrapper lets at most one worker use a SessionCore at a time (a busy flag on
 // the main thread), so the core needs no locks; abort is an atomic flag read between steps and
@@ -10,100 +11,24 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "batch.h"
 #include "clock.h"
-#include "controller.h"
-#include "drafters/draft_model.h"
-#include "drafters/lookahead.h"
-#include "drafters/lookup.h"
-#include "drafters/retrieval.h"
+#include "drafter_set.h"
 #include "evaluator.h"
 #include "live.h"
 #include "llama.h"
 #include "model.h"
-#include "place_record.h"
+#include "options.h"
 #include "sampling.h"
+#include "stats.h"
 #include "text.h"
 #include "tree.h"
 #include "verify.h"
 
 namespace specdec {
-
-struct DraftOptions {
-  std::shared_ptr<ModelCore> model;
-  int32_t maxTokens = 4;
-  bool adaptive = true;
-  DraftModelOptions drafter;
-};
-
-struct LookupSpec {
-  LookupOptions lookup;
-  int32_t maxTokens = 8;
-  bool adaptive = true;
-};
-
-struct RetrievalSpec {
-  std::string path;
-  std::shared_ptr<const Datastore> store;  // opened from path by the worker that makes the session
-  RetrievalOptions retrieval;
-  int32_t maxTokens = 8;
-  bool adaptive = true;
-};
-
-struct LookaheadSpec {
-  LookaheadOptions lookahead;
-};
-
-struct SessionOptions {
-  EvaluatorOptions main;
-  std::optional<LookaheadSpec> lookahead;
-  std::optional<DraftOptions> draft;
-  std::optional<LookupSpec> lookup;
-  std::optional<RetrievalSpec> retrieval;
-};
-
-struct GenerationRequest {
-  std::optional<std::string> promptText;
-  std::vector<llama_token> promptTokens;
-  bool addBos = true;
-  bool parseSpecial = true;
-  int32_t maxTokens = -1;  // -1: until the context is full
-  SamplingParams sampling;
-  std::vector<std::string> stops;
-  double chunkMs = 25;  // a step returns to JS after about this long
-};
-
-struct GenerationStats {
-  int32_t promptTokens = 0;
-  int32_t reusedTokens = 0;  // prompt tokens whose KV was kept from the previous call
-  int32_t generatedTokens = 0;
-  double promptMs = 0;
-  double generationMs = 0;
-  int32_t mainDecodes = 0;  // main-model evaluations while generating (plain steps and verifications)
-  int32_t drafted = 0;
-  int32_t accepted = 0;
-  std::vector<int32_t> draftedAt;  // by draft position (0 = the first token of a draft)
-  std::vector<int32_t> acceptedAt;
-  double draftMs = 0;
-  double mainMs = 0;
-  std::string stopReason;
-  struct Drafter {
-    std::string name;
-    int32_t proposed = 0;  // tokens it proposed (each tree node it proposed once)
-    int32_t accepted = 0;  // of those, kept
-    std::vector<int32_t> proposedAt;  // the same by draft position (0: the first drafted token)
-    std::vector<int32_t> acceptedAt;
-    void count(std::vector<int32_t>& at, size_t position) {
-      if (at.size() <= position) at.resize(position + 1, 0);
-      at[position]++;
-    }
-  };
-  std::vector<Drafter> drafters;  // in the session's drafter order
-  void add(const GenerationStats& g);
-};
 
 struct StepResult {
   std::vector<llama_token> tokens;
@@ -119,7 +44,7 @@ class SessionCore {
   uint32_t contextSize() const { return main_->contextSize(); }
   uint32_t batchSize() const { return main_->batchSize(); }
   const std::shared_ptr<ModelCore>& model() const { return main_->model(); }
-  bool hasDraft() const { return !drafters_.empty(); }
+  bool hasDraft() const { return drafters_->size() > 0; }
 
   // Main thread: starts a generation (arguments already copied into plain C++ values).
   void begin(GenerationRequest request);
@@ -153,19 +78,26 @@ class SessionCore {
     void operator()(ggml_threadpool* p) const { ggml_threadpool_free(p); }
   };
 
+  // What a speculative round did, for the controllers.
+  struct RoundResult {
+    Proposal proposal;
+    int depth = 0;  // of the tree verified (0: the round decoded plainly)
+  };
+
   void prepare();
   void evalPromptChunk();
+  // One round (round.cpp): plain, or speculative: plan -> propose -> batch -> verify -> commit -> learn.
   void decodeRound(StepResult& out);
   void plainRound(StepResult& out);
-  int speculativeRound(int k, StepResult& out);
-  int clampDraftLength(int k) const;
+  RoundResult speculativeRound(const RoundPlan& plan, StepResult& out);
+  const std::vector<LookaheadToken>* lookaheadWindow();
+  size_t nodeRoom(const std::vector<LookaheadToken>* window) const;
+  void evaluateBatch();
+  int draftLimit() const;
   Choice verifyPlace(const float* logits, int32_t parent, size_t depth);
-  void recordFreeDrafters(int32_t parent, size_t depth, uint32_t keptSources);
-  size_t proposeFree(int k);
   void decodeMain(const llama_token* tokens, int32_t n, bool allLogits);
   // Hands one token to the output; false when the generation ends with it (or before it).
   bool emit(llama_token token, StepResult& out, bool drafted = false);
-  void recordPosition(size_t index, bool accepted);
   void finish(const char* reason);
   void pauseThreads();
 
@@ -173,30 +105,8 @@ class SessionCore {
   std::unique_ptr<ggml_threadpool, FreeThreadpool> threadpool_;
   std::unique_ptr<ggml_threadpool, FreeThreadpool> threadpoolBatch_;
   std::atomic<bool> abort_{false};
+  std::unique_ptr<DrafterSet> drafters_;
   std::unique_ptr<Evaluator> main_;
-  struct SessionDrafter {
-    std::string name;
-    int32_t maxTokens;
-    bool costly;  // a draft model: its proposals cost time (the others' next to nothing)
-    bool adaptive;  // a free drafter's proposals may be cut where they are seldom kept
-    std::unique_ptr<Drafter> drafter;
-    // A free drafter's record: its proposals are cut where they are seldom kept, and it sits out
-    // `resting` rounds when its first place is poor.
-    PlaceRecord record;
-    int resting = 0;
-  };
-  std::vector<SessionDrafter> drafters_;
-  int maxLeaves_ = 0;  // candidates the drafters offer in a round, at most
-  bool freeDrafters_ = false;  // any besides a draft model
-  int draftModelK_ = -1;       // with free drafters: what draftController_ said this round (-1: not asked)
-  size_t promptCatchUp_ = 0, remaining_ = 0;  // of this round, for draftController_
-  // Rounds (faded) in which the free drafters fell short and draftController_ was asked, of all.
-  double shortRounds_ = 0, allRounds_ = 0;
-  double roundCatchUpMs_ = 0;  // of this round's drafters, catching up with the text
-  LookaheadDrafter* lookahead_ = nullptr;  // in drafters_, when there is one
-  std::optional<DraftOptions> draftOptions_;
-  std::unique_ptr<DraftController> controller_;
-  std::unique_ptr<DraftController> draftController_;  // the draft model's, beside free drafters
 
   GenerationRequest request_;
   GenerationStats stats_;
@@ -210,18 +120,10 @@ class SessionCore {
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<Verifier> verifier_;
   std::unique_ptr<TextStream> text_;
-  Draft draft_;
   DraftTree tree_;
-  // Scratch of a speculative round.
-  std::vector<llama_token> batch_;
-  std::vector<int32_t> rowOf_;
-  std::vector<int32_t> offsets_;
-  std::vector<uint64_t> seqs_;
-  std::vector<uint64_t> masks_;
-  std::vector<llama_token> candidates_;
+  VerificationBatch batch_;
+  std::vector<llama_token> candidates_;  // scratch of verifyPlace
   std::vector<int32_t> childNodes_;
-  std::vector<std::vector<Draft>> proposals_;  // by drafter
-  std::vector<int32_t> windowRows_;            // batch rows of the lookahead window's last level
   Clock::time_point phaseStart_;
   LiveCount<SessionCore> live_;
 };

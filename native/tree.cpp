@@ -51,30 +51,15 @@ void DraftTree::add(const Draft& draft, int source, size_t maxNodes, size_t maxL
   }
 }
 
-std::vector<int32_t> DraftTree::order(int32_t start, size_t* primary, std::vector<uint64_t>* seqs, int* branches) const {
+std::vector<int32_t> DraftTree::order(int32_t start, size_t* primary) const {
   std::vector<int32_t> out;
-  seqs->clear();
   *primary = 0;
-  *branches = 0;
   bool onPrimary = true;  // the walk follows first children until the first leaf
-  // Returns the sequences of the node's subtree (the node's own), after visiting it.
-  std::function<uint64_t(int32_t)> visit = [&](int32_t node) -> uint64_t {
-    const size_t index = out.size();
+  std::function<void(int32_t)> visit = [&](int32_t node) {
     out.push_back(node);
-    seqs->push_back(0);
     if (onPrimary) (*primary)++;
-    uint64_t mine = 0;
-    if (nodes_[node].firstChild < 0) {
-      if (onPrimary) {
-        mine = 1;  // the primary leaf: sequence 0
-        onPrimary = false;
-      } else {
-        mine = 1ull << ++*branches;
-      }
-    }
-    for (int32_t c = nodes_[node].firstChild; c >= 0; c = nodes_[c].nextSibling) mine |= visit(c);
-    (*seqs)[index] = mine;
-    return mine;
+    if (nodes_[node].firstChild < 0) onPrimary = false;
+    for (int32_t c = nodes_[node].firstChild; c >= 0; c = nodes_[c].nextSibling) visit(c);
   };
   if (start == kRoot) {
     for (int32_t c = rootFirst_; c >= 0; c = nodes_[c].nextSibling) visit(c);

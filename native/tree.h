@@ -1,9 +1,7 @@
 // DraftTree: the candidates of one round from every drafter, merged into one token tree: a
-// shared prefix is one path, a token proposed twice at the same place is one node. Verification
-// (session.cpp) evaluates it in one batch, each node seeing only its ancestors: the nodes on the
-// path that follows first children (the primary path: the first drafter's proposal) belong to
-// the main sequence, every other leaf gets a KV sequence of its own, and a node belongs to the
-// sequences of the leaves below it.
+// shared prefix is one path, a token proposed twice at the same place is one node. The path that
+// follows first children from the root (the primary path) is the first drafter's proposal.
+// Verification evaluates the tree in one batch (batch.h), each node seeing only its ancestors.
 #pragma once
 
 #include <cstdint>
@@ -40,11 +38,9 @@ class DraftTree {
   void add(const Draft& draft, int source, size_t maxNodes, size_t maxLeaves);
 
   // The subtree of `start` (kRoot: the whole tree below the root; else start and below) in
-  // depth-first order, first children first, so that the primary path comes first. Returns the
-  // nodes; *primary: how many of them lie on the primary path; seqs[i]: the KV sequences node i
-  // belongs to (bit s: sequence s): bit 0 on the primary path, and one bit per other leaf on the
-  // path to it. *branches: how many sequences besides 0 were given out.
-  std::vector<int32_t> order(int32_t start, size_t* primary, std::vector<uint64_t>* seqs, int* branches) const;
+  // depth-first order, first children first, so that the primary path comes first. *primary: how
+  // many of the nodes lie on the primary path (down to the first leaf). batch.h lays them out.
+  std::vector<int32_t> order(int32_t start, size_t* primary) const;
 
  private:
   int32_t childWithToken(int32_t parent, llama_token token) const;

@@ -65,7 +65,9 @@ describe("greedy speculative decoding on the shared models", () => {
   // The adaptive controller mixes plain rounds and drafts of every length up to maxTokens: the
   // output must not depend on its choices. maxTokens 8 makes it try several lengths and plain
   // decoding. main-q4_0, a costly drafter, may not draft at all on these short generations (its
-  // evaluation of the prompt would cost more than it can save).
+  // evaluation of the prompt would cost more than it can save). Each draft model gets a main model
+  // of its own: a model's cost curve is learnt across its sessions, and on a busy machine what one
+  // session measured can tell the next that drafting does not pay.
   it("adaptive draft lengths (draft-q8_0 and tiny-q8_0 up to 8, main-q4_0 up to 4): token-identical to plain greedy", async () => {
     for (const [file, maxTokens, mustDraft] of [
       ["draft-q8_0.gguf", 8, true],
@@ -73,7 +75,8 @@ describe("greedy speculative decoding on the shared models", () => {
       ["main-q4_0.gguf", 4, false],
     ] as const) {
       const draft = await loadModel(path.join(sharedModels, file));
-      const session = await main.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, maxTokens }, drafters: [] });
+      const fresh = await loadModel(MAIN);
+      const session = await fresh.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, maxTokens }, drafters: [] });
       for (const p of prompts.slice(0, 6)) {
         const r = await session.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 });
         expect(r.tokens, `${file} ${p.id}`).toEqual(expected.get(p.id));
@@ -82,6 +85,7 @@ describe("greedy speculative decoding on the shared models", () => {
       console.log(`${file} adaptive: drafted ${session.totals.drafted} tokens, longest draft ${lengths}`);
       if (mustDraft) expect(session.totals.drafted).toBeGreaterThan(0);
       session.dispose();
+      fresh.dispose();
       draft.dispose();
     }
   });

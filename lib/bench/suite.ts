@@ -6,7 +6,7 @@ import os from "node:os";
 import { nativeBinary } from "../config.js";
 import { openDatastore } from "../datastore.js";
 import { loadModel, type LoadModelOptions, type Model } from "../model.js";
-import type { DrafterOptions } from "../session.js";
+import type { DrafterOptions } from "../options.js";
 import { writeReport } from "./report.js";
 import { runRounds } from "./run.js";
 import { BenchInputError, llamaCppSystem, nodeLlamaCppSystem, specdecSystem, type BenchPrompt, type BenchSystem, type RunSettings } from "./systems.js";

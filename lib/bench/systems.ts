@@ -7,7 +7,7 @@ import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 
 import type { Model } from "../model.js";
-import type { SessionOptions } from "../session.js";
+import type { SessionOptions } from "../options.js";
 
 /** A bad benchmark input (prompts file, tool folder): said to the user, not a crash. */
 export class BenchInputError extends Error {}

@@ -4,7 +4,10 @@
 
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
+#include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,9 +16,33 @@
 
 namespace specdec {
 
-inline Napi::Object argObject(const Napi::CallbackInfo& info, size_t i) {
+// Every key of an options object must be one the native side reads (lib/native.ts types them): a
+// key it does not know is a mistake between the two layers, never a silent default.
+inline void checkKeys(const Napi::Object& o, std::initializer_list<const char*> known, const std::string& what) {
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); i++) {
+    const std::string key = keys.Get(i).ToString().Utf8Value();
+    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
+      fail("INVALID_ARGUMENT", what + "." + key + " is not an option");
+    }
+  }
+}
+
+// The options object at o[key], with its keys checked; none when undefined or null.
+inline std::optional<Napi::Object> optObject(const Napi::Object& o, const char* key, std::initializer_list<const char*> known) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  if (!v.IsObject()) fail("INVALID_ARGUMENT", std::string(key) + " must be an object");
+  checkKeys(v.As<Napi::Object>(), known, key);
+  return v.As<Napi::Object>();
+}
+
+// The options object argument i, with its keys checked.
+inline Napi::Object argObject(const Napi::CallbackInfo& info, size_t i, std::initializer_list<const char*> known) {
   if (info.Length() <= i || !info[i].IsObject()) fail("INVALID_ARGUMENT", "expected an options object");
-  return info[i].As<Napi::Object>();
+  Napi::Object o = info[i].As<Napi::Object>();
+  checkKeys(o, known, "options");
+  return o;
 }
 
 inline std::string argString(const Napi::CallbackInfo& info, size_t i, const char* what) {

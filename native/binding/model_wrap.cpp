@@ -43,7 +43,7 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
   return jsCall(env, [&]() -> Napi::Value {
     ModelOptions options;
     options.path = argString(info, 0, "model path");
-    Napi::Object o = argObject(info, 1);
+    Napi::Object o = argObject(info, 1, {"gpuLayers", "mmap", "vocabOnly", "rpcServers", "tensorSplit", "rpcTimeoutMs", "rpcToken", "progress"});
     options.gpuLayers = (int32_t)optInt(o, "gpuLayers", -1, -1, 100000);
     options.mmap = optBool(o, "mmap", true);
     options.vocabOnly = optBool(o, "vocabOnly", false);

@@ -14,7 +14,7 @@ Napi::Value QuantizeModel(const Napi::CallbackInfo& info) {
     QuantizeJob job;
     job.src = argString(info, 0, "source path");
     job.dst = argString(info, 1, "destination path");
-    Napi::Object o = argObject(info, 2);
+    Napi::Object o = argObject(info, 2, {"type", "pure", "threads"});
     Napi::Value type = o.Get("type");
     if (!type.IsString()) fail("INVALID_ARGUMENT", "type must be a string such as \"Q4_K_M\"");
     job.ftype = quantizationType(type.As<Napi::String>().Utf8Value());

@@ -12,7 +12,7 @@ namespace specdec {
 Napi::Value RpcServeSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return jsCall(env, [&]() -> Napi::Value {
-    Napi::Object o = argObject(info, 0);
+    Napi::Object o = argObject(info, 0, {"fd", "threads", "memoryBytes", "idleMs"});
     int64_t fd = optInt(o, "fd", -1, 0, INT32_MAX);
     if (fd < 0) fail("INVALID_ARGUMENT", "fd is required");
     size_t threads = (size_t)optInt(o, "threads", 1, 1, 1024);

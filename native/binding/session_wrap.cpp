@@ -2,6 +2,7 @@
 
 #include "addon.h"
 #include "args.h"
+#include "datastore.h"
 #include "js_errors.h"
 #include "model_wrap.h"
 #include "worker.h"
@@ -30,6 +31,8 @@ SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sess
 }
 
 Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model, const Napi::Object& o) {
+  checkKeys(o, {"contextSize", "batchSize", "threads", "threadsBatch", "flashAttention", "draft", "lookup", "lookahead", "retrieval"},
+            "options");
   SessionOptions options;
   EvaluatorOptions& m = options.main;
   m.contextSize = (uint32_t)optInt(o, "contextSize", m.contextSize, 0, 1 << 24);
@@ -37,14 +40,13 @@ Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model,
   m.threads = (int32_t)optInt(o, "threads", m.threads, 1, 1024);
   m.threadsBatch = (int32_t)optInt(o, "threadsBatch", m.threads, 1, 1024);
   m.flashAttention = (int32_t)optInt(o, "flashAttention", m.flashAttention, -1, 1);
-  Napi::Value draft = o.Get("draft");
-  if (draft.IsObject()) {
-    Napi::Object d = draft.As<Napi::Object>();
+  if (auto draft = optObject(o, "draft", {"model", "maxTokens", "adaptive", "minConfidence", "greedy"})) {
+    Napi::Object d = *draft;
     Napi::Value handle = d.Get("model");
     if (!handle.IsObject() || !handle.As<Napi::Object>().InstanceOf(AddonData::of(env).modelClass.Value())) {
       fail("INVALID_ARGUMENT", "draft.model must be a Model");
     }
-    DraftOptions dopt;
+    DraftSpec dopt;
     dopt.model = ModelWrap::Unwrap(handle.As<Napi::Object>())->core(env);
     dopt.maxTokens = (int32_t)optInt(d, "maxTokens", dopt.maxTokens, 1, 63);
     dopt.adaptive = optBool(d, "adaptive", dopt.adaptive);
@@ -53,12 +55,9 @@ Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model,
     uint32_t ctx = m.contextSize ? m.contextSize : (uint32_t)llama_model_n_ctx_train(model->get());
     if ((uint32_t)dopt.maxTokens + 1 >= ctx) fail("INVALID_ARGUMENT", "draft.maxTokens must be below the context size");
     options.draft = dopt;
-  } else if (!draft.IsUndefined() && !draft.IsNull()) {
-    fail("INVALID_ARGUMENT", "draft must be an object");
   }
-  Napi::Value lookup = o.Get("lookup");
-  if (lookup.IsObject()) {
-    Napi::Object l = lookup.As<Napi::Object>();
+  if (auto lookup = optObject(o, "lookup", {"ngramMin", "ngramMax", "maxTokens", "adaptive"})) {
+    Napi::Object l = *lookup;
     LookupSpec spec;
     spec.lookup.ngramMin = (int32_t)optInt(l, "ngramMin", spec.lookup.ngramMin, 1, 16);
     spec.lookup.ngramMax = (int32_t)optInt(l, "ngramMax", std::max(spec.lookup.ngramMax, spec.lookup.ngramMin), spec.lookup.ngramMin, 16);
@@ -66,18 +65,16 @@ Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model,
     spec.adaptive = optBool(l, "adaptive", spec.adaptive);
     options.lookup = spec;
   }
-  Napi::Value lookahead = o.Get("lookahead");
-  if (lookahead.IsObject()) {
-    Napi::Object l = lookahead.As<Napi::Object>();
+  if (auto lookahead = optObject(o, "lookahead", {"window", "ngram", "candidates"})) {
+    Napi::Object l = *lookahead;
     LookaheadSpec spec;
     spec.lookahead.window = (int32_t)optInt(l, "window", spec.lookahead.window, 1, 16);
     spec.lookahead.ngram = (int32_t)optInt(l, "ngram", spec.lookahead.ngram, 3, 8);
     spec.lookahead.candidates = (int32_t)optInt(l, "candidates", spec.lookahead.candidates, 1, 8);
     options.lookahead = spec;
   }
-  Napi::Value retrieval = o.Get("retrieval");
-  if (retrieval.IsObject()) {
-    Napi::Object r = retrieval.As<Napi::Object>();
+  if (auto retrieval = optObject(o, "retrieval", {"path", "minMatch", "maxMatch", "candidates", "maxTokens", "adaptive"})) {
+    Napi::Object r = *retrieval;
     RetrievalSpec spec;
     Napi::Value path = r.Get("path");
     if (!path.IsString()) fail("INVALID_ARGUMENT", "retrieval.path must be a string");
@@ -127,7 +124,9 @@ Napi::Value SessionWrap::Begin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto core = idleCore(env);
   jsCall(env, [&] {
-    Napi::Object o = argObject(info, 0);
+    Napi::Object o = argObject(info, 0, {"prompt", "addBos", "specialTokens", "maxTokens", "temperature", "topK", "topP",
+                                         "minP", "repeatPenalty", "repeatLastN", "frequencyPenalty", "presencePenalty",
+                                         "seed", "stop", "chunkMs"});
     GenerationRequest r;
     Napi::Value prompt = o.Get("prompt");
     if (prompt.IsString()) {
@@ -202,33 +201,23 @@ Napi::Value SessionWrap::Abort(const Napi::CallbackInfo& info) {
 }
 
 namespace {
+Napi::Value figureToJs(Napi::Env env, int32_t v) { return Napi::Number::New(env, v); }
+Napi::Value figureToJs(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+Napi::Value figureToJs(Napi::Env env, const std::vector<int32_t>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) a.Set((uint32_t)i, v[i]);
+  return a;
+}
+
+// The figures under their names in stats.h's list (lib/native.ts NativeStats).
 Napi::Object statsToJs(Napi::Env env, const GenerationStats& s) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("promptTokens", s.promptTokens);
-  o.Set("reusedTokens", s.reusedTokens);
-  o.Set("generatedTokens", s.generatedTokens);
-  o.Set("promptMs", s.promptMs);
-  o.Set("generationMs", s.generationMs);
-  o.Set("mainDecodes", s.mainDecodes);
-  o.Set("drafted", s.drafted);
-  o.Set("accepted", s.accepted);
-  auto arr = [&](const std::vector<int32_t>& v) {
-    Napi::Array a = Napi::Array::New(env, v.size());
-    for (size_t i = 0; i < v.size(); i++) a.Set((uint32_t)i, v[i]);
-    return a;
-  };
-  o.Set("draftedAt", arr(s.draftedAt));
-  o.Set("acceptedAt", arr(s.acceptedAt));
-  o.Set("draftMs", s.draftMs);
-  o.Set("mainMs", s.mainMs);
+  GenerationStats::eachFigure([&](const char* name, auto figure) { o.Set(name, figureToJs(env, s.*figure)); });
   Napi::Array drafters = Napi::Array::New(env, s.drafters.size());
   for (size_t i = 0; i < s.drafters.size(); i++) {
     Napi::Object d = Napi::Object::New(env);
     d.Set("name", s.drafters[i].name);
-    d.Set("proposed", s.drafters[i].proposed);
-    d.Set("accepted", s.drafters[i].accepted);
-    d.Set("proposedAt", arr(s.drafters[i].proposedAt));
-    d.Set("acceptedAt", arr(s.drafters[i].acceptedAt));
+    GenerationStats::Drafter::eachFigure([&](const char* name, auto figure) { d.Set(name, figureToJs(env, s.drafters[i].*figure)); });
     drafters.Set((uint32_t)i, d);
   }
   o.Set("drafters", drafters);
@@ -254,7 +243,7 @@ Napi::Value SessionWrap::EvaluateLogits(const Napi::CallbackInfo& info) {
   uint32_t batchSize;
   jsCall(env, [&] {
     tokens = tokensFrom(info.Length() > 0 ? info[0] : env.Undefined(), "tokens");
-    Napi::Object o = argObject(info, 1);
+    Napi::Object o = argObject(info, 1, {"batchSize"});
     batchSize = (uint32_t)optInt(o, "batchSize", core->batchSize(), 1, core->batchSize());
   });
   core->busy = true;
@@ -275,7 +264,7 @@ Napi::Value SessionWrap::MeasureDecode(const Napi::CallbackInfo& info) {
   uint32_t depth, repeats;
   std::vector<uint32_t> sizes;
   jsCall(env, [&] {
-    Napi::Object o = argObject(info, 0);
+    Napi::Object o = argObject(info, 0, {"depth", "sizes", "repeats"});
     depth = (uint32_t)optInt(o, "depth", 0, 0, 1 << 24);
     repeats = (uint32_t)optInt(o, "repeats", 9, 1, 100000);
     Napi::Value v = o.Get("sizes");

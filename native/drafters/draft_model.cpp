@@ -28,7 +28,9 @@ float DraftModelDrafter::topProbability(const float* logits, llama_token token) 
 }
 
 void DraftModelDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler,
-                                Draft& out) {
+                                std::vector<Draft>& drafts) {
+  drafts.resize(1);
+  Draft& out = drafts[0];
   out.clear();
   catchUpMs_ = 0;
   if (maxTokens <= 0 || context.empty()) return;

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "../options.h"
 #include "../sampling.h"
 #include "llama.h"
 
@@ -25,21 +26,11 @@ struct Draft {
 class Drafter {
  public:
   virtual ~Drafter() = default;
-  // Proposes up to maxTokens tokens that follow `context` (the prompt and every accepted token).
-  // sampler: the session's, for the draft distributions and their random streams.
-  virtual void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, Draft& out) = 0;
-  // Several candidate continuations (the likeliest first), for drafters that find more than one;
-  // by default the one of propose().
-  virtual void proposeAll(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, std::vector<Draft>& out) {
-    out.resize(1);
-    propose(context, maxTokens, sampler, out[0]);
-  }
-  // How many continuations proposeAll() gives at most.
+  // Proposes continuations of up to maxTokens tokens that follow `context` (the prompt and every
+  // accepted token), the likeliest first, at most maxCandidates() of them; none when it has no
+  // guess. sampler: the session's, for the draft distributions and their random streams.
+  virtual void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, std::vector<Draft>& out) = 0;
   virtual int maxCandidates() const { return 1; }
-  // How many tokens of `context` the drafter would have to evaluate before it could propose.
-  virtual size_t catchUp(const std::vector<llama_token>& context) const { return 0; }
-  // Of the last propose(), the milliseconds spent catching up with the context (not drafting).
-  virtual double lastCatchUpMs() const { return 0; }
 };
 
 }  // namespace specdec

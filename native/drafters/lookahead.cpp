@@ -6,14 +6,7 @@ namespace specdec {
 
 LookaheadDrafter::LookaheadDrafter(LookaheadOptions options) : options_(options) {}
 
-void LookaheadDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, Draft& out) {
-  std::vector<Draft> all;
-  proposeAll(context, maxTokens, sampler, all);
-  out.clear();
-  if (!all.empty()) out.tokens = all[0].tokens;
-}
-
-void LookaheadDrafter::proposeAll(const std::vector<llama_token>& context, int maxTokens, Sampler&, std::vector<Draft>& out) {
+void LookaheadDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler&, std::vector<Draft>& out) {
   out.clear();
   if (context.empty() || maxTokens <= 0) return;
   auto it = pool_.find(context.back());

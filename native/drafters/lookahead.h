@@ -19,12 +19,6 @@
 
 namespace specdec {
 
-struct LookaheadOptions {
-  int32_t window = 4;      // W: positions guessed ahead
-  int32_t ngram = 3;       // N >= 3: n-gram size (N - 1 tokens proposed after the text's last token)
-  int32_t candidates = 4;  // G: n-grams kept per first token, and proposed per round
-};
-
 // One token of the lookahead window in a batch: at position anchor + offset (the anchor is the
 // text's last token), in the window's sequences `seqs` (bit s - 1: the window's sequence s).
 struct LookaheadToken {
@@ -38,8 +32,7 @@ class LookaheadDrafter : public Drafter {
  public:
   explicit LookaheadDrafter(LookaheadOptions options);
 
-  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, Draft& out) override;
-  void proposeAll(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, std::vector<Draft>& out) override;
+  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, std::vector<Draft>& out) override;
   int maxCandidates() const override { return options_.candidates; }
 
   int32_t sequences() const { return options_.window; }

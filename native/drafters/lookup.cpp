@@ -31,7 +31,7 @@ void LookupDrafter::sync(const std::vector<llama_token>& context) {
   indexed_ = context;
 }
 
-void LookupDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler&, Draft& out) {
+void LookupDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler&, std::vector<Draft>& out) {
   out.clear();
   if (maxTokens <= 0 || context.empty()) return;
   sync(context);
@@ -44,7 +44,7 @@ void LookupDrafter::propose(const std::vector<llama_token>& context, int maxToke
     const size_t start = it->second;
     if (!std::equal(ending, ending + n, &context[start - n])) continue;  // a hash collision
     const size_t stop = std::min(size, start + (size_t)maxTokens);
-    out.tokens.assign(context.begin() + start, context.begin() + stop);
+    out.emplace_back().tokens.assign(context.begin() + start, context.begin() + stop);
     return;
   }
 }

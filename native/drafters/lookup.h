@@ -14,16 +14,11 @@
 
 namespace specdec {
 
-struct LookupOptions {
-  int32_t ngramMin = 2;
-  int32_t ngramMax = 4;
-};
-
 class LookupDrafter : public Drafter {
  public:
   explicit LookupDrafter(LookupOptions options);
 
-  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, Draft& out) override;
+  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, std::vector<Draft>& out) override;
 
  private:
   // Brings the index in line with `context`: indexes what was appended, or starts over when the

@@ -19,13 +19,7 @@ int32_t RetrievalDrafter::child(int32_t node, llama_token token) {
   return c;
 }
 
-void RetrievalDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, Draft& out) {
-  proposeAll(context, maxTokens, sampler, scratch_);
-  out.clear();
-  if (!scratch_.empty()) out.tokens = scratch_[0].tokens;
-}
-
-void RetrievalDrafter::proposeAll(const std::vector<llama_token>& context, int maxTokens, Sampler&, std::vector<Draft>& out) {
+void RetrievalDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler&, std::vector<Draft>& out) {
   out.clear();
   if (maxTokens <= 0) return;
   // The longest ending of the text found in the corpus.

@@ -16,20 +16,12 @@
 
 namespace specdec {
 
-struct RetrievalOptions {
-  int32_t minMatch = 2;
-  int32_t maxMatch = 16;
-  int32_t candidates = 3;
-  int32_t maxSamples = 256;
-};
-
 class RetrievalDrafter : public Drafter {
  public:
   RetrievalDrafter(std::shared_ptr<const Datastore> store, RetrievalOptions options)
       : store_(std::move(store)), options_(options) {}
 
-  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, Draft& out) override;
-  void proposeAll(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, std::vector<Draft>& out) override;
+  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, std::vector<Draft>& out) override;
   int maxCandidates() const override { return options_.candidates; }
 
  private:
@@ -43,7 +35,6 @@ class RetrievalDrafter : public Drafter {
   std::shared_ptr<const Datastore> store_;
   RetrievalOptions options_;
   std::vector<TrieNode> trie_;  // node 0: the root
-  std::vector<Draft> scratch_;
 };
 
 }  // namespace specdec

@@ -1,6 +1,7 @@
-// Unit tests of the engine's parts that need no model: the token tree, the place record, the
-// text stream, the verifier and the draft-length controller. Built with the engine (no Node-API)
-// as build/Release/specdec_engine_tests; test/engine.test.ts runs it in `npm test`.
+// Unit tests of the engine's parts that need no model: the token tree, the verification batch's
+// layout, the place record, the text stream, the verifier and the draft-length controller. Built
+// with the engine (no Node-API) as build/Release/specdec_engine_tests; test/engine.test.ts runs it
+// in `npm test`.
 //
 // usage: specdec_engine_tests [name-filter]   exit status 0: every test passed
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "batch.h"
 #include "controller.h"
 #include "place_record.h"
 #include "sampling.h"
@@ -79,15 +81,13 @@ void treeMergesSharedPrefixes() {
   CHECK_EQ(tree.node(2).nextSibling, 3);
 }
 
-void treeOrderAndSequences() {
+void treeOrder() {
   DraftTree tree;
   tree.add(chain({10, 11, 12}), 0, 64, 8);
   tree.add(chain({10, 11, 13}), 1, 64, 8);
   tree.add(chain({20, 21}), 1, 64, 8);
   size_t primary = 0;
-  std::vector<uint64_t> seqs;
-  int branches = 0;
-  std::vector<int32_t> order = tree.order(DraftTree::kRoot, &primary, &seqs, &branches);
+  std::vector<int32_t> order = tree.order(DraftTree::kRoot, &primary);
   // depth first, first children first: 10 11 12 13 20 21
   CHECK_EQ(order.size(), (size_t)6);
   CHECK_EQ(tree.node(order[0]).token, 10);
@@ -95,18 +95,81 @@ void treeOrderAndSequences() {
   CHECK_EQ(tree.node(order[3]).token, 13);
   CHECK_EQ(tree.node(order[4]).token, 20);
   CHECK_EQ(primary, (size_t)3);  // 10 11 12: the primary path
-  CHECK_EQ(branches, 2);         // 13's leaf and 21's leaf
-  CHECK_EQ(seqs[0], 0b011ull);   // 10: sequence 0 (primary leaf 12) and 1 (leaf 13)
-  CHECK_EQ(seqs[1], 0b011ull);
-  CHECK_EQ(seqs[2], 0b001ull);
-  CHECK_EQ(seqs[3], 0b010ull);
-  CHECK_EQ(seqs[4], 0b100ull);  // 20 and 21: sequence 2 only
-  CHECK_EQ(seqs[5], 0b100ull);
-  // a subtree: from node 1 (token 11) down
-  order = tree.order(1, &primary, &seqs, &branches);
+  order = tree.order(1, &primary);  // a subtree: from node 1 (token 11) down
   CHECK_EQ(order.size(), (size_t)3);
   CHECK_EQ(primary, (size_t)2);
-  CHECK_EQ(branches, 1);
+}
+
+// ---- VerificationBatch -------------------------------------------------------------------------
+
+void batchLaysOutATree() {
+  DraftTree tree;
+  tree.add(chain({10, 11, 12}), 0, 64, 8);
+  tree.add(chain({10, 11, 13}), 1, 64, 8);
+  tree.add(chain({20, 21}), 1, 64, 8);
+  VerificationBatch b;
+  b.build({7}, tree, DraftTree::kRoot, nullptr, 0);
+  CHECK_EQ(b.tokens.size(), (size_t)7);  // 7 | 10 11 12 13 20 21
+  CHECK_EQ(b.tokens[0], 7);
+  CHECK_EQ(b.tokens[4], 13);
+  CHECK_EQ(b.primaryRows, (size_t)4);  // 7 10 11 12
+  CHECK_EQ(b.branches, 2);              // 13's leaf and 21's leaf
+  CHECK_EQ(b.seqs[0], 0b111ull);        // the pending token: every sequence
+  CHECK_EQ(b.seqs[1], 0b011ull);        // 10: sequence 0 (primary leaf 12) and 1 (leaf 13)
+  CHECK_EQ(b.seqs[2], 0b011ull);
+  CHECK_EQ(b.seqs[3], 0b001ull);
+  CHECK_EQ(b.seqs[4], 0b010ull);
+  CHECK_EQ(b.seqs[5], 0b100ull);  // 20 and 21: sequence 2 only
+  CHECK_EQ(b.seqs[6], 0b100ull);
+  const std::vector<int32_t> offsets{0, 1, 2, 3, 3, 1, 2};  // positions after the pending token, by depth
+  CHECK(b.offsets == offsets);
+  CHECK_EQ(b.rowOf[3], 4);  // node 3 (13) in row 4
+  // the subtree of the kept first place (10), nothing pending: 10 11 12 13, the top in both sequences
+  b.build({}, tree, 0, nullptr, 0);
+  CHECK_EQ(b.tokens.size(), (size_t)4);
+  CHECK_EQ(b.branches, 1);
+  CHECK_EQ(b.primaryRows, (size_t)3);
+  CHECK_EQ(b.seqs[0], 0b11ull);
+  CHECK_EQ(b.offsets[0], 0);
+  CHECK_EQ(b.offsets[3], 2);
+  CHECK_EQ(b.rowOf[4], -1);  // 20: not in the batch
+  // a chain: sequence 0 alone, evaluated the plain way
+  DraftTree line;
+  line.add(chain({1, 2, 3}), 0, 64, 8);
+  b.build({9}, line, DraftTree::kRoot, nullptr, 0);
+  CHECK_EQ(b.branches, 0);
+  CHECK_EQ(b.primaryRows, (size_t)4);
+}
+
+void batchLaysOutTheLookaheadWindow() {
+  DraftTree tree;
+  tree.add(chain({10}), 0, 64, 8);
+  tree.add(chain({20}), 1, 64, 8);
+  // a window of two columns (sequences): one token in both, one in the second only
+  const std::vector<LookaheadToken> window{{30, 1, 0b11, false}, {31, 2, 0b10, true}};
+  VerificationBatch b;
+  b.build({7}, tree, DraftTree::kRoot, &window, 2);
+  CHECK_EQ(b.tokens.size(), (size_t)5);  // 7 | 10 20 | 30 31
+  CHECK_EQ(b.treeBranches, 1);
+  CHECK_EQ(b.branches, 3);
+  CHECK_EQ(b.seqs[0], 0b1111ull);
+  CHECK_EQ(b.seqs[3], 0b1100ull);  // the window's columns after the tree's sequences
+  CHECK_EQ(b.seqs[4], 0b1000ull);
+  CHECK_EQ(b.offsets[3], 1);       // anchored at the pending token (offset 0)
+  CHECK_EQ(b.offsets[4], 2);
+  CHECK_EQ(b.windowRows.size(), (size_t)1);
+  CHECK_EQ(b.windowRows[0], 4);
+  // no tree rows, nothing pending but the main model's token: the window alone
+  b.build({8}, tree, VerificationBatch::kNoTree, &window, 2);
+  CHECK_EQ(b.tokens.size(), (size_t)3);
+  CHECK_EQ(b.branches, 2);
+  CHECK_EQ(b.seqs[0], 0b111ull);
+  CHECK_EQ(b.seqs[1], 0b110ull);
+  // the kept child starts the batch: it anchors the window and joins its sequences
+  b.build({}, tree, 0, &window, 2);
+  CHECK_EQ(b.tokens.size(), (size_t)3);
+  CHECK_EQ(b.seqs[0], 0b111ull);
+  CHECK_EQ(b.offsets[1], 1);
 }
 
 void treeRespectsBudgets() {
@@ -304,7 +367,9 @@ void controllerFixedWhenNotAdaptive() {
 
 const Test tests[] = {
     {"tree merges shared prefixes", treeMergesSharedPrefixes},
-    {"tree order and sequences", treeOrderAndSequences},
+    {"tree order", treeOrder},
+    {"batch lays out a tree", batchLaysOutATree},
+    {"batch lays out the lookahead window", batchLaysOutTheLookaheadWindow},
     {"tree respects budgets", treeRespectsBudgets},
     {"tree keeps distributions", treeKeepsDistributions},
     {"place record prior and cuts", placeRecordPriorAndCuts},

@@ -1,0 +1,208 @@
+#include "drafter_set.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "clock.h"
+#include "drafters/lookup.h"
+#include "drafters/retrieval.h"
+
+namespace specdec {
+
+namespace {
+// Where lookup fell short, draft-q8_0's drafts were kept 42-43% of the time (two runs of the
+// benchmark), against 77% everywhere: the prior of the draft model's controller beside free drafters.
+constexpr double kHardPlacesAcceptance = 0.45;
+// The share of rounds in which the free drafters fall short: faded per round, from a prior of
+// kShortPrior such rounds out of twice as many.
+constexpr double kShortFade = 0.9, kShortPrior = 1.0;
+// A free drafter whose first place is seldom kept sits out this many rounds, then proposes again
+// to be judged anew: its wrong guesses still cost verification.
+constexpr int kRestRounds = 7;
+}  // namespace
+
+DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, const EvaluatorOptions& mainOptions,
+                       ggml_threadpool* threadpool, ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort) {
+  double sizeRatio = 0, paramRatio = 0;
+  if (options.draft) {
+    EvaluatorOptions d = mainOptions;
+    d.branches = 0;
+    d.contextSize = mainOptions.contextSize ? mainOptions.contextSize : (uint32_t)llama_model_n_ctx_train(main.get());
+    auto drafter = std::make_unique<DraftModelDrafter>(options.draft->model, d, threadpool, threadpoolBatch, abort,
+                                                       options.draft->drafter);
+    draftModel_ = drafter.get();
+    draftModelIndex_ = (int)drafters_.size();
+    drafters_.push_back({"draftModel", options.draft->maxTokens, options.draft->adaptive, std::move(drafter)});
+    const llama_model* draft = options.draft->model->get();
+    sizeRatio = (double)llama_model_size(draft) / (double)llama_model_size(main.get());
+    paramRatio = (double)llama_model_n_params(draft) / (double)llama_model_n_params(main.get());
+  }
+  // The free drafters' length and whether it adapts: the first one's say.
+  int freeMaxTokens = 0;
+  std::optional<bool> freeAdaptive;
+  auto addFree = [&](const char* name, int32_t maxTokens, bool adaptive, std::unique_ptr<Drafter> drafter) {
+    drafters_.push_back({name, maxTokens, adaptive, std::move(drafter)});
+    freeMaxTokens = std::max(freeMaxTokens, maxTokens);
+    if (!freeAdaptive) freeAdaptive = adaptive;
+    freeDrafters_ = true;
+  };
+  if (options.lookup) {
+    addFree("lookup", options.lookup->maxTokens, options.lookup->adaptive,
+            std::make_unique<LookupDrafter>(options.lookup->lookup));
+  }
+  if (options.retrieval) {
+    addFree("retrieval", options.retrieval->maxTokens, options.retrieval->adaptive,
+            std::make_unique<RetrievalDrafter>(options.retrieval->store, options.retrieval->retrieval));
+  }
+  if (options.lookahead) {
+    auto drafter = std::make_unique<LookaheadDrafter>(options.lookahead->lookahead);
+    lookahead_ = drafter.get();
+    addFree("lookahead", options.lookahead->lookahead.ngram - 1, false, std::move(drafter));  // its window runs every round
+  }
+  for (const Entry& d : drafters_) maxLeaves_ += d.drafter->maxCandidates();
+
+  // The controllers' priors: the main model's cost curve on these threads, and the draft model's
+  // step as a share of the main one's.
+  const int key = costKey(mainOptions);
+  auto prior = [&](int maxTokens, bool withDraft) {
+    CostPrior p;
+    p.ratio = main.costCurve().ratios(key, maxTokens + 1);
+    if (withDraft) {
+      // Measured when both models have run single steps on these threads; else about half the
+      // size ratio (draft-q8_0 0.09 for 0.21, tiny-q8_0 0.06 for 0.14 beside main-q8_0). A round
+      // also costs the draft model its catch-up with the tokens kept since its last round and a
+      // first step on caches the main model's batch has cooled: about three steps (1.0-1.5 ms for
+      // draft-q8_0 against a 3.5 ms main step).
+      const double mainMs = main.costCurve().singleMs(key);
+      const double draftMs = options.draft->model->costCurve().singleMs(key);
+      p.draftStep = mainMs > 0 && draftMs > 0 ? draftMs / mainMs : 0.5 * sizeRatio;
+      p.draftRound = 3 * p.draftStep;
+      p.paramRatio = paramRatio;
+    }
+    return p;
+  };
+  // Beside free drafters, the draft model's controller is measured on the rounds where they fall
+  // short only: the places they cannot guess are the hard ones.
+  if (freeDrafters_) {
+    controller_ = std::make_unique<DraftController>(freeMaxTokens, *freeAdaptive, prior(freeMaxTokens, false));
+    if (options.draft) {
+      draftController_ = std::make_unique<DraftController>(options.draft->maxTokens, options.draft->adaptive,
+                                                           prior(options.draft->maxTokens, true), kHardPlacesAcceptance);
+    }
+  } else if (options.draft) {
+    controller_ = std::make_unique<DraftController>(options.draft->maxTokens, options.draft->adaptive,
+                                                    prior(options.draft->maxTokens, true));
+  }
+}
+
+void DrafterSet::recordPrefill(size_t tokens, double ms) {
+  for (DraftController* c : {controller_.get(), draftController_.get()}) {
+    if (c) c->recordPrefill(tokens, ms);
+  }
+}
+
+RoundPlan DrafterSet::plan(const std::vector<llama_token>& history, size_t generated, size_t remaining, int limit) {
+  RoundPlan p;
+  p.limit = std::max(limit, 0);
+  p.remaining = remaining;
+  // The draft model catching up is a cost of drafting (after plain rounds: the text they decoded),
+  // except with the prompt: the controller weighs that once, before drafting.
+  const size_t catchUp = draftModel_ ? draftModel_->catchUp(history) : 0;
+  p.promptCatchUp = catchUp > generated + 1 ? catchUp : 0;
+  int length = controller_ ? controller_->next(freeDrafters_ ? 0 : p.promptCatchUp, remaining) : 0;
+  if (lookahead_) length = std::max(length, 1);  // the window advances in every round
+  p.length = std::min(length, p.limit);
+  p.speculate = p.length > 0 || draftController_ != nullptr;
+  return p;
+}
+
+size_t DrafterSet::proposeFree(int length, const std::vector<llama_token>& history, Sampler& sampler) {
+  size_t longest = 0;
+  std::vector<std::pair<llama_token, double>> firstChances;  // the round's first tokens so far, and their chances
+  for (size_t i = 0; i < drafters_.size(); i++) {
+    Entry& e = drafters_[i];
+    if (!isFree(i)) continue;
+    e.proposals.clear();
+    if (e.resting > 0) {
+      e.resting--;
+      continue;
+    }
+    if (length == 0) continue;
+    e.drafter->propose(history, std::min(length, e.maxTokens), sampler, e.proposals);
+    for (Draft& d : e.proposals) {
+      if (d.tokens.empty()) continue;
+      // A first token beside others already proposed is verified too, but only matters when
+      // none of those is kept.
+      double alone = 1;
+      bool shared = false;
+      for (const auto& [token, chance] : firstChances) {
+        if (token == d.tokens[0]) shared = true;
+        else alone *= 1 - chance;
+      }
+      if (e.adaptive) d.tokens.resize(e.record.likelyLength(d.tokens.size(), shared ? 1 : alone));
+      if (!d.tokens.empty() && !shared) firstChances.push_back({d.tokens[0], e.record.chance(0)});
+      longest = std::max(longest, d.tokens.size());
+    }
+  }
+  return longest;
+}
+
+Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_token>& history, Sampler& sampler,
+                             size_t room, DraftTree& tree) {
+  Proposal out;
+  tree.clear();
+  size_t maxNodes = std::min(room, controller_->nodeBudget(plan.length));
+  const size_t longestFree = proposeFree(plan.length, history, sampler);
+  if (draftModel_ && longestFree < (size_t)std::max(plan.length, 1)) {
+    Entry& e = drafters_[draftModelIndex_];
+    int length = std::min(plan.length, e.maxTokens);
+    if (draftController_) {
+      // The draft model's prompt evaluation is weighed against the tokens it may draft for: those
+      // of the rounds where the free drafters fall short.
+      const double shortShare = (shortRounds_ + kShortPrior) / (allRounds_ + 2 * kShortPrior);
+      length = std::min(draftController_->next(plan.promptCatchUp, (size_t)((double)plan.remaining * shortShare)), plan.limit);
+      out.draftModelLength = length;
+      if (length > 0) maxNodes = std::max(maxNodes, std::min(room, draftController_->nodeBudget(length)));
+    }
+    if (length > 0) {
+      e.drafter->propose(history, length, sampler, e.proposals);
+      out.catchUpMs = draftModel_->lastCatchUpMs();
+      // The draft model's proposal goes first: the primary path.
+      for (const Draft& d : e.proposals) tree.add(d, draftModelIndex_, maxNodes, maxLeaves_);
+    }
+  }
+  for (size_t i = 0; i < drafters_.size(); i++) {
+    if (!isFree(i)) continue;
+    for (const Draft& d : drafters_[i].proposals) tree.add(d, (int)i, maxNodes, maxLeaves_);
+  }
+  return out;
+}
+
+void DrafterSet::recordPlace(const DraftTree& tree, int32_t parent, size_t depth, uint32_t keptSources) {
+  uint32_t offered = 0;
+  for (int32_t c = tree.firstChild(parent); c >= 0; c = tree.node(c).nextSibling) offered |= tree.node(c).sources;
+  for (size_t i = 0; i < drafters_.size(); i++) {
+    Entry& e = drafters_[i];
+    if (!isFree(i) || !((offered >> i) & 1u)) continue;
+    e.record.record(depth, (keptSources >> i) & 1u);
+    if (depth == 0 && e.record.poorFirstPlace()) e.resting = kRestRounds;
+  }
+}
+
+void DrafterSet::learn(const Proposal& proposal, const RoundOutcome& outcome) {
+  if (!controller_) return;
+  if (draftController_) {
+    shortRounds_ = shortRounds_ * kShortFade + (proposal.draftModelLength >= 0 ? 1 : 0);
+    allRounds_ = allRounds_ * kShortFade + 1;
+  }
+  // A round the draft model drafted in is its controller's; one it was asked in and declined is,
+  // for that controller, a round without it.
+  if (proposal.draftModelLength > 0) {
+    draftController_->recordRound(proposal.draftModelLength, outcome.tokens, outcome.ms, outcome.checked, outcome.accepted);
+  } else {
+    if (proposal.draftModelLength == 0) draftController_->recordRound(0, outcome.tokens, outcome.ms, 0, 0);
+    controller_->recordRound(outcome.depth, outcome.tokens, outcome.ms, outcome.checked, outcome.accepted);
+  }
+}
+
+}  // namespace specdec

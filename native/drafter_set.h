@@ -1,0 +1,111 @@
+// DrafterSet: a session's drafters and the policy that drives them. It owns the drafters (in the
+// order of their figures: the draft model, lookup, retrieval, lookahead), each free drafter's place
+// record and rest, and the controllers (controller.h) that set a round's lengths.
+//
+// The free drafters (lookup, retrieval, lookahead) cost next to nothing to ask, so they go first;
+// the draft model's tokens cost time, so beside them it drafts only where they fall short, as its
+// own controller says. A round (round.cpp) asks for a plan, has the drafters propose into the
+// token tree, reports each verified place, and at the end what the round produced and took.
+//
+// Threading: the session's worker only.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "controller.h"
+#include "drafters/draft_model.h"
+#include "drafters/lookahead.h"
+#include "options.h"
+#include "place_record.h"
+#include "tree.h"
+
+namespace specdec {
+
+// What a round is to do, decided before it starts.
+struct RoundPlan {
+  int length = 0;            // tokens the free drafters (or a draft model alone) may propose; 0: none
+  bool speculate = false;    // a speculative round; else a plain one
+  int limit = 0;             // no draft longer: what the output, the context and the batch allow
+  size_t promptCatchUp = 0;  // prompt tokens the draft model has yet to evaluate before its first draft
+  size_t remaining = 0;      // tokens left to generate, at most
+};
+
+// What the drafters did in a round.
+struct Proposal {
+  int draftModelLength = -1;  // beside free drafters, what the draft model's controller said (-1: not asked)
+  double catchUpMs = 0;       // the draft model's catching up with the text
+};
+
+// What a round produced and took, for the controllers.
+struct RoundOutcome {
+  int depth = 0;      // of the tree verified (0: the round decoded plainly)
+  int tokens = 0;     // evaluated by the main model and kept (a token output but pending is the next round's)
+  double ms = 0;
+  int checked = 0;    // drafts verified
+  int accepted = 0;   // of those, kept
+};
+
+class DrafterSet {
+ public:
+  // main, mainOptions: the main model and its evaluator's options (the cost curves' key); the
+  // threadpools and the abort flag are the session's, which the draft model shares.
+  DrafterSet(const SessionOptions& options, const ModelCore& main, const EvaluatorOptions& mainOptions,
+             ggml_threadpool* threadpool, ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort);
+
+  size_t size() const { return drafters_.size(); }
+  const std::string& name(size_t i) const { return drafters_[i].name; }
+  // Candidates (token-tree leaves) the drafters offer in a round, at most.
+  int maxLeaves() const { return maxLeaves_; }
+  // The lookahead drafter, whose window rides along in the verification batch (null: none).
+  LookaheadDrafter* lookahead() const { return lookahead_; }
+
+  // The main model evaluated `tokens` prompt tokens in ms.
+  void recordPrefill(size_t tokens, double ms);
+  // The next round's plan. history: the prompt and the text so far; generated: of it, tokens
+  // generated; remaining: tokens left to generate at most; limit: the longest draft the output,
+  // the context and the batch allow.
+  RoundPlan plan(const std::vector<llama_token>& history, size_t generated, size_t remaining, int limit);
+  // The drafters propose into `tree` (cleared first), within `room` nodes: the free ones up to the
+  // plan's length each, cut where they are seldom kept; then the draft model, unless one of them
+  // proposed the whole length.
+  Proposal propose(const RoundPlan& plan, const std::vector<llama_token>& history, Sampler& sampler, size_t room,
+                   DraftTree& tree);
+  // A place of the tree was verified: the children of `parent`, at `depth` (0: the first place);
+  // keptSources: the sources of the child kept (0: none). Updates the free drafters' records.
+  void recordPlace(const DraftTree& tree, int32_t parent, size_t depth, uint32_t keptSources);
+  // The round is over: the controllers learn from it.
+  void learn(const Proposal& proposal, const RoundOutcome& outcome);
+
+ private:
+  struct Entry {
+    std::string name;
+    int32_t maxTokens;
+    bool adaptive;  // a free drafter's proposals may be cut where they are seldom kept
+    std::unique_ptr<Drafter> drafter;
+    PlaceRecord record;  // a free drafter's, by place
+    int resting = 0;     // rounds a free drafter sits out, its first place being poor
+    std::vector<Draft> proposals;
+  };
+  // Lets the free drafters propose; returns the longest proposal's length.
+  size_t proposeFree(int length, const std::vector<llama_token>& history, Sampler& sampler);
+  bool isFree(size_t i) const { return (int)i != draftModelIndex_; }
+
+  std::vector<Entry> drafters_;
+  int draftModelIndex_ = -1;
+  DraftModelDrafter* draftModel_ = nullptr;  // in drafters_, when there is one
+  LookaheadDrafter* lookahead_ = nullptr;    // in drafters_, when there is one
+  bool freeDrafters_ = false;                // any besides a draft model
+  int maxLeaves_ = 0;
+  // With free drafters, controller_ sets their length and draftController_ decides, in the
+  // rounds where they fall short, whether and how far the draft model drafts. A draft model
+  // alone has controller_.
+  std::unique_ptr<DraftController> controller_;
+  std::unique_ptr<DraftController> draftController_;
+  // Rounds (faded) in which the free drafters fell short and draftController_ was asked, of all.
+  double shortRounds_ = 0, allRounds_ = 0;
+};
+
+}  // namespace specdec
