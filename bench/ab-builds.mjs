@@ -34,7 +34,7 @@ async function session(file) {
   const module = { exports: {} };
   process.dlopen(module, path.resolve(file));
   const model = await module.exports.loadModel(values.model, { gpuLayers: -1, mmap: true });
-  const s = await model.createSession({ contextSize: Math.max(2048, depth + 256), threads: Number(values.threads), drafters: [] });
+  const s = await model.createSession({ contextSize: Math.max(2048, depth + 256), threads: Number(values.threads) });
   await s.measureDecode({ depth, sizes, repeats: 3 }); // warm-up
   return s;
 }

@@ -153,7 +153,10 @@ Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_toke
   tree.clear();
   size_t maxNodes = std::min(room, controller_->nodeBudget(plan.length));
   const size_t longestFree = proposeFree(plan.length, history, sampler);
-  if (draftModel_ && longestFree < (size_t)std::max(plan.length, 1)) {
+  // The free drafters fall short when they propose less than the plan's length, or less than the
+  // draft model could: a free drafter seldom kept (lookup when sampling) is cut short by its
+  // record and its controller, and the draft model's longer guesses then still pay.
+  if (draftModel_ && longestFree < (size_t)std::max({plan.length, 1, drafters_[draftModelIndex_].maxTokens})) {
     Entry& e = drafters_[draftModelIndex_];
     int length = std::min(plan.length, e.maxTokens);
     if (draftController_) {

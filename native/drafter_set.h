@@ -70,7 +70,7 @@ class DrafterSet {
   RoundPlan plan(const std::vector<llama_token>& history, size_t generated, size_t remaining, int limit);
   // The drafters propose into `tree` (cleared first), within `room` nodes: the free ones up to the
   // plan's length each, cut where they are seldom kept; then the draft model, unless one of them
-  // proposed the whole length.
+  // proposed the whole length and at least as much as the draft model could.
   Proposal propose(const RoundPlan& plan, const std::vector<llama_token>& history, Sampler& sampler, size_t room,
                    DraftTree& tree);
   // A place of the tree was verified: the children of `parent`, at `depth` (0: the first place);
