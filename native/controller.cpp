@@ -54,17 +54,26 @@ bool DraftController::catchUpPays(size_t catchUp, size_t remaining) const {
   return catchUp * prefillMsPerToken_ * paramRatio_ < remaining / r * startSaving_;
 }
 
+// The chance that the draft's token at `position` is kept, given that the ones before it were: the
+// measured share, shrunk towards the prior by a couple of rounds' weight, so that one round does
+// not decide it.
+double DraftController::acceptance(int position) const {
+  return (accepted_[position] + kPriorWeight * priorAcceptance_) / (checked_[position] + kPriorWeight);
+}
+
+double DraftController::expectedKept(int k) const {
+  double drafts = 0, kept = 1;
+  for (int i = 0; i < k; i++) drafts += (kept *= acceptance(i));
+  return drafts;
+}
+
 // Tokens the main model evaluates and keeps in a round drafting k: each draft with the chance
 // that it and all before it are kept, and the pending token when there is one: when the round
 // before rejected a draft (had it kept all, the next draft's first token is checked against
-// logits at hand instead). A position's acceptance is shrunk towards the prior by a couple of
-// rounds' weight, so that one round does not decide it.
+// logits at hand instead).
 double DraftController::expectedTokens(int k) const {
   double drafts = 0, kept = 1;
-  for (int i = 0; i < k; i++) {
-    kept *= (accepted_[i] + kPriorWeight * priorAcceptance_) / (checked_[i] + kPriorWeight);
-    drafts += kept;
-  }
+  for (int i = 0; i < k; i++) drafts += (kept *= acceptance(i));
   return drafts + (1 - kept);
 }
 

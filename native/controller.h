@@ -45,6 +45,9 @@ class DraftController {
   int next(size_t catchUp, size_t remaining);
   // The main model evaluated `tokens` prompt tokens in ms.
   void recordPrefill(size_t tokens, double ms);
+  // Of a draft of k tokens, how many the main model is expected to keep (measured acceptance by
+  // position, held towards the prior).
+  double expectedKept(int k) const;
   // Nodes a token tree of depth k may have: the chain's k, and as many more as fit in a quarter
   // of a round's measured time at the fitted cost per drafted token (no limit before anything is
   // measured, or when not adaptive).
@@ -62,6 +65,7 @@ class DraftController {
   int bestDraftLength() const;
   double rate(int k) const;  // tokens per ms; 0: nothing measured to tell
   double expectedTokens(int k) const;
+  double acceptance(int position) const;
   double roundMs(int k) const;
   double slope() const;  // fitted ms per drafted token
 

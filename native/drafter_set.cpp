@@ -116,8 +116,8 @@ RoundPlan DrafterSet::plan(const std::vector<llama_token>& history, size_t gener
   return p;
 }
 
-size_t DrafterSet::proposeFree(int length, const std::vector<llama_token>& history, Sampler& sampler) {
-  size_t longest = 0;
+DrafterSet::FreeProposals DrafterSet::proposeFree(int length, const std::vector<llama_token>& history, Sampler& sampler) {
+  FreeProposals out;
   std::vector<std::pair<llama_token, double>> firstChances;  // the round's first tokens so far, and their chances
   for (size_t i = 0; i < drafters_.size(); i++) {
     Entry& e = drafters_[i];
@@ -141,10 +141,11 @@ size_t DrafterSet::proposeFree(int length, const std::vector<llama_token>& histo
       }
       if (e.adaptive) d.tokens.resize(e.record.likelyLength(d.tokens.size(), shared ? 1 : alone));
       if (!d.tokens.empty() && !shared) firstChances.push_back({d.tokens[0], e.record.chance(0)});
-      longest = std::max(longest, d.tokens.size());
+      out.longest = std::max(out.longest, d.tokens.size());
+      out.expectedKept = std::max(out.expectedKept, e.record.expectedKept(d.tokens.size()));
     }
   }
-  return longest;
+  return out;
 }
 
 Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_token>& history, Sampler& sampler,
@@ -152,11 +153,15 @@ Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_toke
   Proposal out;
   tree.clear();
   size_t maxNodes = std::min(room, controller_->nodeBudget(plan.length));
-  const size_t longestFree = proposeFree(plan.length, history, sampler);
-  // The free drafters fall short when they propose less than the plan's length, or less than the
-  // draft model could: a free drafter seldom kept (lookup when sampling) is cut short by its
-  // record and its controller, and the draft model's longer guesses then still pay.
-  if (draftModel_ && longestFree < (size_t)std::max({plan.length, 1, drafters_[draftModelIndex_].maxTokens})) {
+  const FreeProposals free = proposeFree(plan.length, history, sampler);
+  // The free drafters fall short when they propose less than the plan's length, or when the draft
+  // model's guesses are expected to be kept more: a free drafter seldom kept (lookup's guesses when
+  // sampling) against a draft model whose guesses the main model's own distribution follows.
+  bool fallShort = free.longest < (size_t)std::max(plan.length, 1);
+  if (!fallShort && draftController_) {
+    fallShort = draftController_->expectedKept(drafters_[draftModelIndex_].maxTokens) > free.expectedKept;
+  }
+  if (draftModel_ && fallShort) {
     Entry& e = drafters_[draftModelIndex_];
     int length = std::min(plan.length, e.maxTokens);
     if (draftController_) {

@@ -70,7 +70,7 @@ class DrafterSet {
   RoundPlan plan(const std::vector<llama_token>& history, size_t generated, size_t remaining, int limit);
   // The drafters propose into `tree` (cleared first), within `room` nodes: the free ones up to the
   // plan's length each, cut where they are seldom kept; then the draft model, unless one of them
-  // proposed the whole length and at least as much as the draft model could.
+  // proposed the whole length and is expected to have more of it kept than the draft model.
   Proposal propose(const RoundPlan& plan, const std::vector<llama_token>& history, Sampler& sampler, size_t room,
                    DraftTree& tree);
   // A place of the tree was verified: the children of `parent`, at `depth` (0: the first place);
@@ -89,8 +89,12 @@ class DrafterSet {
     int resting = 0;     // rounds a free drafter sits out, its first place being poor
     std::vector<Draft> proposals;
   };
-  // Lets the free drafters propose; returns the longest proposal's length.
-  size_t proposeFree(int length, const std::vector<llama_token>& history, Sampler& sampler);
+  struct FreeProposals {
+    size_t longest = 0;       // the longest proposal's length
+    double expectedKept = 0;  // the most of a proposal the main model is expected to keep (PlaceRecord)
+  };
+  // Lets the free drafters propose.
+  FreeProposals proposeFree(int length, const std::vector<llama_token>& history, Sampler& sampler);
   bool isFree(size_t i) const { return (int)i != draftModelIndex_; }
 
   std::vector<Entry> drafters_;

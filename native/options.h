@@ -20,8 +20,8 @@ class Datastore;
 struct EvaluatorOptions {
   uint32_t contextSize = 0;  // 0: the model's training context
   uint32_t batchSize = 512;
-  int32_t threads = 4;
-  int32_t threadsBatch = 4;
+  int32_t threads = 4;       // lib/ always gives its own default: the processors available, at most 8
+  int32_t threadsBatch = 4;  // the binding's default: threads
   int32_t flashAttention = -1;  // llama_flash_attn_type: -1 auto, 0 off, 1 on
   int32_t branches = 0;         // KV sequences besides the main one, for token trees (at most 63); set by the session
 };

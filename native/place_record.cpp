@@ -25,6 +25,12 @@ double PlaceRecord::chance(size_t place) const {
   return (kept + kPriorWeight * kPrior) / (offered + kPriorWeight);
 }
 
+double PlaceRecord::expectedKept(size_t length) const {
+  double kept = 0, chance = 1;
+  for (size_t i = 0; i < length; i++) kept += (chance *= this->chance(i));
+  return kept;
+}
+
 size_t PlaceRecord::likelyLength(size_t length, double alone) const {
   double chance = alone;
   for (size_t i = 0; i < length; i++) {

@@ -18,6 +18,8 @@ class PlaceRecord {
   // kept all the way stays above a floor. `alone`: the chance that its first token matters at all
   // (none of the tokens proposed beside it is kept); a lone first token always goes.
   size_t likelyLength(size_t length, double alone) const;
+  // Of a proposal of `length` tokens, how many the main model is expected to keep.
+  double expectedKept(size_t length) const;
   // The first place is seldom kept (measured enough to tell): the drafter should sit out a while.
   bool poorFirstPlace() const;
 
