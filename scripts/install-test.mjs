@@ -2,13 +2,15 @@
 // The real install test: packs specdec as npm would publish it, installs the tarball into a fresh
 // project under the OS temp folder with install scripts off and with no compiler, CMake, make or
 // ninja on PATH, then loads ../shared/models/main-q8_0.gguf and generates, once with the
-// prebuild this CPU gets and once forced to each prebuilt CPU variant. Needs `npm run prebuild`
-// first. Prints the tarball's size.
+// prebuild this CPU gets and once forced to each prebuilt CPU variant it can run. Needs `npm run
+// prebuild` first. Prints the tarball's size.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+
+import { runnableX64Variants } from "../dist/binary.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const model = path.resolve(root, "../shared/models/main-q8_0.gguf");
@@ -76,7 +78,12 @@ console.log(JSON.stringify({ binary: nativeBinary().split(/[\\\\/]/).slice(-3).j
     console.log(`${variant ?? "chosen for this CPU"}: ${r.binary}, ${r.tokens} tokens, ${r.tps} tokens/s, ${JSON.stringify(r.text)}`);
   };
   generate(undefined);
-  for (const v of variants) generate(v);
+  // a variant whose instructions this CPU lacks would die of SIGILL: it is said, not run
+  const runnable = process.arch === "x64" ? new Set(runnableX64Variants({})) : null;
+  for (const v of variants) {
+    if (runnable && !runnable.has(v)) console.log(`${v}: not run (this CPU lacks its instructions)`);
+    else generate(v);
+  }
   console.log("install test: ok");
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
