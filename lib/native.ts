@@ -6,6 +6,8 @@ import { fileURLToPath } from "node:url";
 
 import { findAddon } from "./binary.js";
 import { SpecdecError } from "./errors.js";
+import type { LoadModelOptions } from "./model.js";
+import type { GenerateOptions } from "./options.js";
 import type { GenerationStats } from "./session.js";
 
 export interface NativeModelInfo {
@@ -46,17 +48,11 @@ export interface NativeModel {
 // The options objects the addon takes, checked and spelt out by lib/ (the addon rejects a key it
 // does not read). A value left undefined takes the native default: native/options.h.
 
-export interface NativeLoadOptions {
+export type NativeLoadOptions = Omit<LoadModelOptions, "gpuLayers" | "onProgress"> & {
   gpuLayers?: number;  // -1: all that fit
-  mmap?: boolean;
-  vocabOnly?: boolean;
-  rpcServers?: string[];
-  tensorSplit?: number[];
-  rpcTimeoutMs?: number;
-  rpcToken?: string;
   /** Written by the loader: the fraction loaded. */
   progress?: Float32Array;
-}
+};
 
 export interface NativeSessionOptions {
   contextSize?: number;
@@ -70,23 +66,8 @@ export interface NativeSessionOptions {
   lookahead?: { window?: number; ngram?: number; candidates?: number };
 }
 
-export interface NativeGenerationRequest {
-  prompt: string | Int32Array;
-  maxTokens?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  minP?: number;
-  repeatPenalty?: number;
-  repeatLastN?: number;
-  frequencyPenalty?: number;
-  presencePenalty?: number;
-  seed?: number;
-  stop?: string[];
-  addBos?: boolean;
-  specialTokens?: boolean;
-  chunkMs?: number;
-}
+/** GenerateOptions checked, with the prompt; the signal stays in lib/. */
+export type NativeGenerationRequest = Omit<GenerateOptions, "signal"> & { prompt: string | Int32Array };
 
 export interface NativeStep {
   tokens: Int32Array;
