@@ -1,5 +1,7 @@
 // The engine's C++ unit tests (native/tests/engine_tests.cpp: token tree, place record, text
-// stream, verifier, controller), built beside the addon by the source build.
+// stream, verifier, controller; native/tests/column_kernels.cpp: the patched CPU backend's column
+// kernels bit for bit against llama.cpp's single-column ones), built beside the addon by the
+// source build.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";

@@ -1,5 +1,6 @@
 // Unit tests of the engine's parts that need no model: the token tree, the verification batch's
-// layout, the place record, the text stream, the verifier and the draft-length controller. Built
+// layout, the place record, the text stream, the verifier and the draft-length controller; and
+// the patched CPU backend's column kernels against llama.cpp's single-column ones. Built
 // with the engine (no Node-API) as build/Release/specdec_engine_tests; test/engine.test.ts runs it
 // in `npm test`.
 //
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "column_kernels.h"
 #include "controller.h"
 #include "place_record.h"
 #include "sampling.h"
@@ -365,6 +367,14 @@ void controllerFixedWhenNotAdaptive() {
   for (int k : tail) CHECK_EQ(k, 3);
 }
 
+void columnKernelsMatchSingleColumn() {
+  std::vector<std::string> mismatches;
+  const int checked = checkColumnKernels(mismatches);
+  for (const std::string& m : mismatches) std::fprintf(stderr, "  %s\n", m.c_str());
+  CHECK(mismatches.empty());
+  std::printf("     (%d kernel and column-count pairs checked)\n", checked);
+}
+
 const Test tests[] = {
     {"tree merges shared prefixes", treeMergesSharedPrefixes},
     {"tree order", treeOrder},
@@ -380,6 +390,7 @@ const Test tests[] = {
     {"controller drafts when kept", controllerDraftsWhenKept},
     {"controller stops when nothing is kept", controllerStopsWhenNothingIsKept},
     {"controller fixed when not adaptive", controllerFixedWhenNotAdaptive},
+    {"column kernels match the single-column kernels", columnKernelsMatchSingleColumn},
 };
 
 }  // namespace
