@@ -42,6 +42,7 @@ void ggml_vec_dot_q6_K_q8_K_cols(int n, float* s, size_t bs, const void* vx, con
 
 namespace specdec {
 
+#if !defined(SPECDEC_NO_COLUMN_KERNELS)
 namespace {
 
 // ggml-common.h's block sizes, in bytes
@@ -112,6 +113,7 @@ std::vector<uint8_t> columnsQ8_K(Random& r, int columns) {
 bool sameBits(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
 
 }  // namespace
+#endif
 
 int checkColumnKernels(std::vector<std::string>& failures) {
 #if defined(SPECDEC_NO_COLUMN_KERNELS)
