@@ -136,32 +136,30 @@ int checkColumnKernels(std::vector<std::string>& failures) {
   };
 
   // Repacked Q4_0 and Q4_K: kRows rows, eight to a repacked block group
-  if (ggml_gemv_q4_0_8x8_q8_0_cols) {
-    const std::vector<uint8_t> w = weights(r, (size_t)kRows / 8 * kValues / 32, kQ4_0x8, 0, 8);
+  struct RepackedKernel {
+    const char* name;
+    size_t blockSize, blockValues;
+    int scales;  // fp16 scales at the block's start
+    bool q8K;    // the columns as Q8_K (else Q8_0)
+    void (*single)(int, float*, size_t, const void*, const void*, int, int);
+    void (*columns)(int, float*, size_t, const void*, const void*, int, int);
+  };
+  const RepackedKernel repackedKernels[] = {
+      {"Q4_0 8x8", kQ4_0x8, 32, 8, false, ggml_gemv_q4_0_8x8_q8_0, ggml_gemv_q4_0_8x8_q8_0_cols},
+      {"Q4_K 8x8", kQ4_Kx8, 256, 16, true, ggml_gemv_q4_K_8x8_q8_K, ggml_gemv_q4_K_8x8_q8_K_cols},
+  };
+  for (const RepackedKernel& k : repackedKernels) {
+    if (!k.columns) continue;
+    const std::vector<uint8_t> w = weights(r, (size_t)kRows / 8 * kValues / k.blockValues, k.blockSize, 0, k.scales);
     for (int columns : kColumnCounts) {
-      const std::vector<uint8_t> y = columnsQ8_0(r, columns);
-      const size_t stride = (size_t)kValues / 32 * kQ8_0;
+      const std::vector<uint8_t> y = k.q8K ? columnsQ8_K(r, columns) : columnsQ8_0(r, columns);
+      const size_t stride = y.size() / columns;
       std::vector<float> together((size_t)columns * kRows), alone(kRows);
-      ggml_gemv_q4_0_8x8_q8_0_cols(kValues, together.data(), kRows, w.data(), y.data(), columns, kRows);
-      if (vacuous(together, "Q4_0 8x8")) break;
+      k.columns(kValues, together.data(), kRows, w.data(), y.data(), columns, kRows);
+      if (vacuous(together, k.name)) break;
       for (int c = 0; c < columns; c++) {
-        ggml_gemv_q4_0_8x8_q8_0(kValues, alone.data(), kRows, w.data(), &y[c * stride], 1, kRows);
-        if (!sameBits(&together[(size_t)c * kRows], alone.data(), kRows)) { fail("Q4_0 8x8", columns); break; }
-      }
-      checked++;
-    }
-  }
-  if (ggml_gemv_q4_K_8x8_q8_K_cols) {
-    const std::vector<uint8_t> w = weights(r, (size_t)kRows / 8 * kValues / 256, kQ4_Kx8, 0, 16);
-    for (int columns : kColumnCounts) {
-      const std::vector<uint8_t> y = columnsQ8_K(r, columns);
-      const size_t stride = (size_t)kValues / 256 * kQ8_K;
-      std::vector<float> together((size_t)columns * kRows), alone(kRows);
-      ggml_gemv_q4_K_8x8_q8_K_cols(kValues, together.data(), kRows, w.data(), y.data(), columns, kRows);
-      if (vacuous(together, "Q4_K 8x8")) break;
-      for (int c = 0; c < columns; c++) {
-        ggml_gemv_q4_K_8x8_q8_K(kValues, alone.data(), kRows, w.data(), &y[c * stride], 1, kRows);
-        if (!sameBits(&together[(size_t)c * kRows], alone.data(), kRows)) { fail("Q4_K 8x8", columns); break; }
+        k.single(kValues, alone.data(), kRows, w.data(), &y[c * stride], 1, kRows);
+        if (!sameBits(&together[(size_t)c * kRows], alone.data(), kRows)) { fail(k.name, columns); break; }
       }
       checked++;
     }
@@ -184,7 +182,7 @@ int checkColumnKernels(std::vector<std::string>& failures) {
     const std::vector<uint8_t> w = weights(r, kValues / 256, k.blockSize, k.scaleAt, k.scales);
     for (int columns : kColumnCounts) {
       const std::vector<uint8_t> y = columnsQ8_K(r, columns);
-      const size_t stride = (size_t)kValues / 256 * kQ8_K;
+      const size_t stride = y.size() / columns;
       std::vector<float> together(columns);
       k.columns(kValues, together.data(), 1, w.data(), y.data(), stride, columns);
       if (vacuous(together, k.name)) break;
