@@ -48,6 +48,8 @@ class DraftController {
   // Of a draft of k tokens, how many the main model is expected to keep (measured acceptance by
   // position, held towards the prior).
   double expectedKept(int k) const;
+  // The chance that a draft's token at `position` (< maxTokens) is kept, given the ones before.
+  double acceptance(int position) const;
   // Nodes a token tree of depth k may have: the chain's k, and as many more as fit in a quarter
   // of a round's measured time at the fitted cost per drafted token (no limit before anything is
   // measured, or when not adaptive).
@@ -65,7 +67,6 @@ class DraftController {
   int bestDraftLength() const;
   double rate(int k) const;  // tokens per ms; 0: nothing measured to tell
   double expectedTokens(int k) const;
-  double acceptance(int position) const;
   double roundMs(int k) const;
   double slope() const;  // fitted ms per drafted token
 

@@ -19,6 +19,10 @@ constexpr double kShortFade = 0.9, kShortPrior = 1.0;
 // A free drafter whose first place is seldom kept sits out this many rounds, then proposes again
 // to be judged anew: its wrong guesses still cost verification.
 constexpr int kRestRounds = 7;
+// What a record advises against is tried anyway once in this many rounds, so that the record
+// follows the text: a free drafter's token parting from the draft model's path, the draft model
+// where the free drafters propose the whole length.
+constexpr int kProbeRounds = 8;
 }  // namespace
 
 DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, const EvaluatorOptions& mainOptions,
@@ -154,14 +158,20 @@ Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_toke
   tree.clear();
   size_t maxNodes = std::min(room, controller_->nodeBudget(plan.length));
   const FreeProposals free = proposeFree(plan.length, history, sampler);
-  // The free drafters fall short when they propose less than the plan's length, or when the draft
-  // model's guesses are expected to be kept more: a free drafter seldom kept (lookup's guesses when
-  // sampling) against a draft model whose guesses the main model's own distribution follows.
-  bool fallShort = free.longest < (size_t)std::max(plan.length, 1);
-  if (!fallShort && draftController_) {
-    fallShort = draftController_->expectedKept(drafters_[draftModelIndex_].maxTokens) > free.expectedKept;
+  // The draft model drafts where the free drafters propose less than the plan's length, and where
+  // they propose all of it but its guesses are expected to be kept more (lookup's guesses when
+  // sampling, against a draft model whose guesses follow the main model's distribution). At such
+  // places its own record says how much; its controller's acceptance is measured where the free
+  // drafters fall short, the harder places.
+  const bool full = free.longest >= (size_t)std::max(plan.length, 1);
+  bool askDraftModel = !full;
+  if (full && draftController_) {
+    askDraftModel = draftWhereFull_.expectedKept(drafters_[draftModelIndex_].maxTokens) > free.expectedKept ||
+                    ++fullSkipped_ >= kProbeRounds;
+    if (askDraftModel) fullSkipped_ = 0;
   }
-  if (draftModel_ && fallShort) {
+  recordWhereFull_ = full && askDraftModel;
+  if (draftModel_ && askDraftModel) {
     Entry& e = drafters_[draftModelIndex_];
     int length = std::min(plan.length, e.maxTokens);
     if (draftController_) {
@@ -177,6 +187,12 @@ Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_toke
       out.catchUpMs = draftModel_->lastCatchUpMs();
       // The draft model's proposal goes first: the primary path.
       for (const Draft& d : e.proposals) tree.add(d, draftModelIndex_, maxNodes, maxLeaves_);
+      if (draftController_ && !e.proposals.empty()) {
+        for (size_t i = 0; i < drafters_.size(); i++) {
+          if (!isFree(i)) continue;
+          for (Draft& d : drafters_[i].proposals) cutBesideDraft(drafters_[i], d, e.proposals[0].tokens);
+        }
+      }
     }
   }
   for (size_t i = 0; i < drafters_.size(); i++) {
@@ -186,13 +202,49 @@ Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_toke
   return out;
 }
 
+// The tokens a free proposal shares with the draft model's path cost nothing (the tree merges
+// them). Where it parts from the path, its token matters only when the draft model's there is not
+// kept: its record beside the draft model says how often it was kept then; past the path's end
+// its own record goes on. Both are counted from the round's start, through the draft model's
+// measured acceptance along the shared part.
+void DrafterSet::cutBesideDraft(Entry& e, Draft& d, const std::vector<llama_token>& path) {
+  size_t shared = 0;
+  double reach = 1;
+  while (shared < d.tokens.size() && shared < path.size() && d.tokens[shared] == path[shared]) {
+    reach *= draftController_->acceptance((int)shared);
+    shared++;
+  }
+  if (shared == d.tokens.size()) return;
+  if (shared == path.size()) {
+    d.tokens.resize(e.record.likelyLengthFrom(d.tokens.size(), shared, reach * e.record.chance(shared)));
+    return;
+  }
+  size_t length = e.besideDraft.likelyLengthFrom(d.tokens.size(), shared, reach * e.besideDraft.chance(shared));
+  if (length == shared && ++e.besideSkipped >= kProbeRounds) length = shared + 1;
+  if (length > shared) e.besideSkipped = 0;
+  d.tokens.resize(length);
+}
+
 void DrafterSet::recordPlace(const DraftTree& tree, int32_t parent, size_t depth, uint32_t keptSources) {
-  uint32_t offered = 0;
-  for (int32_t c = tree.firstChild(parent); c >= 0; c = tree.node(c).nextSibling) offered |= tree.node(c).sources;
+  // offered: the sources of the children; apart: those of children without the draft model's token.
+  uint32_t offered = 0, apart = 0;
+  const uint32_t draftModelBit = draftModelIndex_ >= 0 ? 1u << draftModelIndex_ : 0;
+  for (int32_t c = tree.firstChild(parent); c >= 0; c = tree.node(c).nextSibling) {
+    const uint32_t sources = tree.node(c).sources;
+    offered |= sources;
+    if (!(sources & draftModelBit)) apart |= sources;
+  }
+  const bool draftModelOffered = offered & draftModelBit;
+  if (draftModelOffered && recordWhereFull_) draftWhereFull_.record(depth, keptSources & draftModelBit);
   for (size_t i = 0; i < drafters_.size(); i++) {
     Entry& e = drafters_[i];
     if (!isFree(i) || !((offered >> i) & 1u)) continue;
-    e.record.record(depth, (keptSources >> i) & 1u);
+    const bool kept = (keptSources >> i) & 1u;
+    if (draftModelOffered && ((apart >> i) & 1u)) {
+      e.besideDraft.record(depth, kept);
+      continue;
+    }
+    e.record.record(depth, kept);
     if (depth == 0 && e.record.poorFirstPlace()) e.resting = kRestRounds;
   }
 }

@@ -85,8 +85,10 @@ class DrafterSet {
     int32_t maxTokens;
     bool adaptive;  // a free drafter's proposals may be cut where they are seldom kept
     std::unique_ptr<Drafter> drafter;
-    PlaceRecord record;  // a free drafter's, by place
-    int resting = 0;     // rounds a free drafter sits out, its first place being poor
+    PlaceRecord record;       // a free drafter's, by place
+    PlaceRecord besideDraft;  // the same where the draft model offered another token at the place
+    int resting = 0;          // rounds a free drafter sits out, its first place being poor
+    int besideSkipped = 0;    // proposals parting from the draft model's path dropped in a row
     std::vector<Draft> proposals;
   };
   struct FreeProposals {
@@ -95,6 +97,8 @@ class DrafterSet {
   };
   // Lets the free drafters propose.
   FreeProposals proposeFree(int length, const std::vector<llama_token>& history, Sampler& sampler);
+  // Cuts a free drafter's proposal beside the draft model's `path` to what is worth verifying.
+  void cutBesideDraft(Entry& e, Draft& d, const std::vector<llama_token>& path);
   bool isFree(size_t i) const { return (int)i != draftModelIndex_; }
 
   std::vector<Entry> drafters_;
@@ -110,6 +114,11 @@ class DrafterSet {
   std::unique_ptr<DraftController> draftController_;
   // Rounds (faded) in which the free drafters fell short and draftController_ was asked, of all.
   double shortRounds_ = 0, allRounds_ = 0;
+  // The draft model's record by place in rounds where the free drafters proposed the whole length
+  // (recordWhereFull_: this round is one), and such rounds in a row it was not asked in.
+  PlaceRecord draftWhereFull_;
+  bool recordWhereFull_ = false;
+  int fullSkipped_ = 0;
 };
 
 }  // namespace specdec

@@ -40,6 +40,15 @@ size_t PlaceRecord::likelyLength(size_t length, double alone) const {
   return length;
 }
 
+size_t PlaceRecord::likelyLengthFrom(size_t length, size_t from, double chanceAtFrom) const {
+  double chance = chanceAtFrom;
+  for (size_t i = from; i < length; i++) {
+    if (i > from) chance *= this->chance(i);
+    if (chance < kMinPathChance) return i;
+  }
+  return length;
+}
+
 bool PlaceRecord::poorFirstPlace() const {
   return !offered_.empty() && offered_[0] >= kMinFirstOffers && kept_[0] < kMinFirstShare * offered_[0];
 }

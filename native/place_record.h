@@ -18,6 +18,10 @@ class PlaceRecord {
   // kept all the way stays above a floor. `alone`: the chance that its first token matters at all
   // (none of the tokens proposed beside it is kept); a lone first token always goes.
   size_t likelyLength(size_t length, double alone) const;
+  // The same for a proposal whose tokens before `from` cost nothing (another drafter's path has
+  // them) and whose token at `from` is kept with chance `chanceAtFrom`, counted from the round's
+  // start: its length, or `from` when not even that token is worth verifying.
+  size_t likelyLengthFrom(size_t length, size_t from, double chanceAtFrom) const;
   // Of a proposal of `length` tokens, how many the main model is expected to keep.
   double expectedKept(size_t length) const;
   // The first place is seldom kept (measured enough to tell): the drafter should sit out a while.

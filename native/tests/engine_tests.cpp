@@ -218,6 +218,11 @@ void placeRecordPriorAndCuts() {
   // beside a well-kept sibling the first token seldom matters: nothing goes but a lone token
   CHECK_EQ(r.likelyLength(4, 0.1), (size_t)0);
   CHECK_EQ(poor.likelyLength(4, 1.0), (size_t)1);  // a lone first token always goes
+  // Beside another drafter's path: the shared tokens before `from` go free; from there the path's
+  // chance counts, and a token not worth it is cut with all after it.
+  CHECK_EQ(r.likelyLengthFrom(6, 2, 0.1), (size_t)2);
+  CHECK_EQ(r.likelyLengthFrom(6, 2, 0.5), (size_t)5);  // places 2-5: 0.5, 0.35, 0.245, 0.17 < 0.2
+  CHECK_EQ(r.likelyLengthFrom(2, 2, 0.0), (size_t)2);  // nothing past the end
 }
 
 // ---- TextStream --------------------------------------------------------------------------------
