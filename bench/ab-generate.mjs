@@ -42,6 +42,7 @@ if (!values.a || !values.b || !values.model || !/^(a?b?)$/.test(values.lookup)) 
 // build/Release/ holds that file (the API loads the addon beside it, lib/binary.ts).
 async function build(file, lookup) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "specdec-ab-"));
+  process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
   fs.cpSync(path.join(root, "dist"), path.join(dir, "dist"), { recursive: true });
   fs.copyFileSync(path.join(root, "package.json"), path.join(dir, "package.json"));
   fs.symlinkSync(path.join(root, "node_modules"), path.join(dir, "node_modules"));

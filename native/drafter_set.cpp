@@ -25,6 +25,12 @@ constexpr int kRestRounds = 7;
 constexpr int kProbeRounds = 8;
 }  // namespace
 
+bool Probe::tryAnyway(bool advised) {
+  if (!advised && ++skipped_ < kProbeRounds) return false;
+  skipped_ = 0;
+  return true;
+}
+
 DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, const EvaluatorOptions& mainOptions,
                        ggml_threadpool* threadpool, ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort) {
   double sizeRatio = 0, paramRatio = 0;
@@ -166,9 +172,7 @@ Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_toke
   const bool full = free.longest >= (size_t)std::max(plan.length, 1);
   bool askDraftModel = !full;
   if (full && draftController_) {
-    askDraftModel = draftWhereFull_.expectedKept(drafters_[draftModelIndex_].maxTokens) > free.expectedKept ||
-                    ++fullSkipped_ >= kProbeRounds;
-    if (askDraftModel) fullSkipped_ = 0;
+    askDraftModel = fullProbe_.tryAnyway(draftWhereFull_.expectedKept(drafters_[draftModelIndex_].maxTokens) > free.expectedKept);
   }
   recordWhereFull_ = full && askDraftModel;
   if (draftModel_ && askDraftModel) {
@@ -215,13 +219,10 @@ void DrafterSet::cutBesideDraft(Entry& e, Draft& d, const std::vector<llama_toke
     shared++;
   }
   if (shared == d.tokens.size()) return;
-  if (shared == path.size()) {
-    d.tokens.resize(e.record.likelyLengthFrom(d.tokens.size(), shared, reach * e.record.chance(shared)));
-    return;
-  }
-  size_t length = e.besideDraft.likelyLengthFrom(d.tokens.size(), shared, reach * e.besideDraft.chance(shared));
-  if (length == shared && ++e.besideSkipped >= kProbeRounds) length = shared + 1;
-  if (length > shared) e.besideSkipped = 0;
+  const bool beside = shared < path.size();
+  const PlaceRecord& record = beside ? e.besideDraft : e.record;
+  size_t length = record.likelyLengthFrom(d.tokens.size(), shared, reach * record.chance(shared));
+  if (beside && e.besideProbe.tryAnyway(length > shared)) length = std::max(length, shared + 1);
   d.tokens.resize(length);
 }
 

@@ -33,6 +33,16 @@ struct RoundPlan {
   size_t remaining = 0;      // tokens left to generate, at most
 };
 
+// Now and then does what a record advises against, so that the record goes on being measured.
+class Probe {
+ public:
+  // Whether to go ahead: when advised to, and once in a while when not.
+  bool tryAnyway(bool advised);
+
+ private:
+  int skipped_ = 0;  // times in a row it was advised against
+};
+
 // What the drafters did in a round.
 struct Proposal {
   int draftModelLength = -1;  // beside free drafters, what the draft model's controller said (-1: not asked)
@@ -88,7 +98,7 @@ class DrafterSet {
     PlaceRecord record;       // a free drafter's, by place
     PlaceRecord besideDraft;  // the same where the draft model offered another token at the place
     int resting = 0;          // rounds a free drafter sits out, its first place being poor
-    int besideSkipped = 0;    // proposals parting from the draft model's path dropped in a row
+    Probe besideProbe;        // of its tokens parting from the draft model's path
     std::vector<Draft> proposals;
   };
   struct FreeProposals {
@@ -115,10 +125,10 @@ class DrafterSet {
   // Rounds (faded) in which the free drafters fell short and draftController_ was asked, of all.
   double shortRounds_ = 0, allRounds_ = 0;
   // The draft model's record by place in rounds where the free drafters proposed the whole length
-  // (recordWhereFull_: this round is one), and such rounds in a row it was not asked in.
+  // (recordWhereFull_: this round is one), and the probe that asks it there now and then.
   PlaceRecord draftWhereFull_;
   bool recordWhereFull_ = false;
-  int fullSkipped_ = 0;
+  Probe fullProbe_;
 };
 
 }  // namespace specdec

@@ -1,5 +1,7 @@
 #include "place_record.h"
 
+#include <algorithm>
+
 namespace specdec {
 
 namespace {
@@ -32,12 +34,8 @@ double PlaceRecord::expectedKept(size_t length) const {
 }
 
 size_t PlaceRecord::likelyLength(size_t length, double alone) const {
-  double chance = alone;
-  for (size_t i = 0; i < length; i++) {
-    chance *= this->chance(i);
-    if ((i > 0 || alone < 1) && chance < kMinPathChance) return i;
-  }
-  return length;
+  const size_t likely = likelyLengthFrom(length, 0, alone * chance(0));
+  return alone < 1 ? likely : std::max(likely, std::min<size_t>(length, 1));  // a lone first token goes
 }
 
 size_t PlaceRecord::likelyLengthFrom(size_t length, size_t from, double chanceAtFrom) const {
