@@ -3,9 +3,8 @@
 import readline from "node:readline";
 import { parseArgs } from "node:util";
 
-import { chatPrompt } from "./chat.js";
 import { SpecdecError } from "./errors.js";
-import type { ChatMessage, Model } from "./model.js";
+import type { Model } from "./model.js";
 import { SESSION_FLAGS, USAGE, UsageError, modelsFromFlags, num } from "./cli-flags.js";
 
 const GREEN = "\x1b[32m";
@@ -60,55 +59,61 @@ export async function chatCommand(args: string[]): Promise<void> {
   if (values.help) return void console.log(USAGE);
   if (!values.model) throw new UsageError("--model is required");
   const { model, draft, session: sessionOptions } = await modelsFromFlags(values, true);
-  const session = await model.createSession(sessionOptions).catch((err) => {
+  const chat = await model.createChat({ ...sessionOptions, system: values.system }).catch((err) => {
     draft?.dispose();
     model.dispose();
     throw err;
   });
-  const messages: ChatMessage[] = values.system ? [{ role: "system", content: values.system }] : [];
-  const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+  // Piped turns (one line each) get no prompts; the chat ends at the end of the input.
+  const interactive = process.stdin.isTTY === true;
+  const rl = readline.createInterface({ input: process.stdin, output: interactive ? process.stdout : undefined });
   let controller: AbortController | null = null;
   rl.on("SIGINT", () => (controller ? controller.abort() : rl.close()));
+  const prompt = () => interactive && rl.prompt();
   rl.setPrompt("> ");
-  rl.prompt();
+  prompt();
   try {
     for await (const line of rl) {
       if (line.trim() === "/exit") break;
       if (line.trim() === "") {
-        rl.prompt();
+        prompt();
         continue;
       }
-      messages.push({ role: "user", content: line });
-      const { prompt, stop } = chatPrompt(model, messages);
       controller = new AbortController();
       const write = colorWriter(model, values.color ?? false);
-      let answer = "";
+      const dropped = chat.droppedTurns;
       try {
-        for await (const chunk of session.generate(prompt, {
+        for await (const chunk of chat.send(line, {
           maxTokens: num("max-tokens", values["max-tokens"]),
           temperature: num("temp", values.temp),
           seed: num("seed", values.seed),
-          stop,
           signal: controller.signal,
         })) {
-          answer += chunk.text;
           write(chunk);
         }
       } catch (err) {
+        // a message too long for the context is skipped; the chat goes on
+        if (err instanceof SpecdecError && err.code === "CONTEXT_OVERFLOW") {
+          process.stderr.write(`${err.message}\n`);
+          controller = null;
+          prompt();
+          continue;
+        }
         if (!(err instanceof SpecdecError) || err.code !== "ABORTED") throw err;
       }
       controller = null;
-      messages.push({ role: "assistant", content: answer.trim() });
-      const s = session.stats;
+      const s = chat.session.stats;
       const drafting = s.drafted > 0 ? `, ${Math.round(100 * s.acceptanceRate)}% of ${s.drafted} drafted tokens kept` : "";
-      process.stdout.write(
-        `\n${DIM}[${s.generatedTokens} tokens, ${s.tokensPerSecond.toFixed(1)} tokens/s${drafting}, ${s.tokensPerStep.toFixed(2)} tokens per step${s.stopReason === "aborted" ? ", stopped" : ""}]${RESET}\n`,
-      );
-      rl.prompt();
+      const droppedNow = chat.droppedTurns - dropped;
+      const room = droppedNow > 0 ? `, ${droppedNow} oldest turn${droppedNow > 1 ? "s" : ""} dropped to make room` : "";
+      const ending = s.stopReason === "aborted" ? ", stopped" : s.stopReason === "contextFull" ? ", the context is full" : "";
+      const figures = `[${s.generatedTokens} tokens, ${s.tokensPerSecond.toFixed(1)} tokens/s${drafting}, ${s.tokensPerStep.toFixed(2)} tokens per step${room}${ending}]`;
+      process.stdout.write(`\n${process.stdout.isTTY ? DIM + figures + RESET : figures}\n`);
+      prompt();
     }
   } finally {
     rl.close();
-    session.dispose();
+    chat.dispose();
     draft?.dispose();
     model.dispose();
   }

@@ -274,4 +274,9 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// The library's warnings (e.g. a model chatted with without its chat template) as the CLI's own
+// lines, not Node's "(node:1234) Warning: ..." with its stack-trace hint.
+process.removeAllListeners("warning");
+process.on("warning", (w) => console.error(`specdec: warning: ${w.message}`));
+
 process.exitCode = await main(process.argv.slice(2));

@@ -1,6 +1,8 @@
 import { SpecdecError, wrapNative, wrapNativeSync } from "./errors.js";
+import { Chat } from "./chat.js";
+import { TemplateRefusal, renderChatTemplate } from "./chat-template.js";
 import { addon, type NativeModel, type NativeModelInfo } from "./native.js";
-import { defaultThreads, sessionOptions, type SessionOptions } from "./options.js";
+import { SESSION_KEYS, defaultThreads, sessionOptions, type SessionOptions } from "./options.js";
 import { Session } from "./session.js";
 import * as v from "./validate.js";
 
@@ -53,6 +55,12 @@ export interface ChatMessage {
   content: string;
 }
 
+/** Options of {@link Model.createChat}: its session's, and the system prompt. */
+export interface ChatOptions extends SessionOptions {
+  /** The system prompt: the conversation's first message, kept whatever turns are dropped. */
+  system?: string;
+}
+
 /**
  * Loads a GGUF model. The work runs off the main thread.
  *
@@ -101,6 +109,15 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   } finally {
     clearInterval(timer);
   }
+}
+
+const warned = new WeakSet<Model>();
+
+/** @internal A warning about a model's chat format, once per model. */
+export function warnOnce(model: Model, message: string): void {
+  if (warned.has(model)) return;
+  warned.add(model);
+  process.emitWarning(message, { code: "SPECDEC_CHAT_TEMPLATE" });
 }
 
 /** A loaded model: its vocabulary, metadata and chat template, and the factory of sessions. */
@@ -194,16 +211,44 @@ export class Model {
   }
 
   /**
-   * Formats a conversation with the model's chat template (or `options.template`), ready to be a prompt.
+   * Formats a conversation with the model's chat template (or `options.template`), ready to be a
+   * prompt: the GGUF's Jinja template rendered as Hugging Face's transformers renders it (a
+   * template that refuses a system message gets the system prompt before the first user message).
+   * Where the Jinja engine cannot run the model's template, llama.cpp's built-in matcher formats
+   * the conversation instead, and a warning (`process.emitWarning`, code SPECDEC_CHAT_TEMPLATE)
+   * says so once per model.
    * @param options.addAssistant end with the assistant's turn opened (default true)
-   * @throws SpecdecError NO_CHAT_TEMPLATE when there is no usable template
+   * @throws SpecdecError NO_CHAT_TEMPLATE when there is no usable template; INVALID_ARGUMENT when
+   * the template refuses the conversation (e.g. roles that do not alternate) or `options.template`
+   * does not render
    */
   applyChatTemplate(messages: ChatMessage[], options: { addAssistant?: boolean; template?: string } = {}): string {
     if (!Array.isArray(messages)) throw new SpecdecError("INVALID_ARGUMENT", "messages must be an array");
+    messages.forEach((m, i) => {
+      if (!m || typeof m !== "object" || typeof m.role !== "string" || typeof m.content !== "string") {
+        throw new SpecdecError("INVALID_ARGUMENT", `messages[${i}] needs string role and content`);
+      }
+    });
     const o = v.optionsObject("options", options, { addAssistant: true, template: true });
     const addAssistant = o.addAssistant === undefined ? true : v.boolean("addAssistant", o.addAssistant);
-    const template = v.maybe(o.template, (x) => v.string("template", x));
-    return wrapNativeSync(() => this.#handle().applyChatTemplate(messages, addAssistant, template));
+    const explicit = v.maybe(o.template, (x) => v.string("template", x));
+    const source = explicit ?? this.info.chatTemplate;
+    if (source === null) throw new SpecdecError("NO_CHAT_TEMPLATE", "the model has no chat template; pass one explicitly");
+    const special = (token: number | null) => (token === null ? "" : this.tokenPiece(token, { specialTokens: true }));
+    try {
+      return renderChatTemplate(source, messages, {
+        bosToken: special(this.info.specialTokens.bos),
+        eosToken: special(this.info.specialTokens.eos),
+        addGenerationPrompt: addAssistant,
+      });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof TemplateRefusal) throw new SpecdecError("INVALID_ARGUMENT", `the chat template refused the messages: ${message}`);
+      if (explicit !== undefined) throw new SpecdecError("INVALID_ARGUMENT", `the chat template does not render: ${message}`);
+      const text = wrapNativeSync(() => this.#handle().applyChatTemplate(messages, addAssistant));
+      warnOnce(this, `${this.path}: its chat template does not render (${message}); llama.cpp's built-in format for it is used instead`);
+      return text;
+    }
   }
 
   /** Creates a session: a context (KV cache) on which to generate. */
@@ -218,6 +263,16 @@ export class Model {
     }
     this.#sessions.add(new WeakRef(session));
     return session;
+  }
+
+  /**
+   * Starts a conversation on a session of its own: history, system prompt, the KV cache reused
+   * turn to turn, and the oldest turns dropped when the history no longer fits (see {@link Chat}).
+   */
+  async createChat(options: ChatOptions = {}): Promise<Chat> {
+    const { system, ...session } = v.optionsObject("options", options, { ...SESSION_KEYS, system: true });
+    const systemPrompt = v.maybe(system, (x) => v.string("system", x));
+    return new Chat(await this.createSession(session), systemPrompt);
   }
 
   /** Frees the model, disposing its sessions first. Work in flight finishes before memory is released. */

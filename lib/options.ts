@@ -11,7 +11,10 @@ import * as v from "./validate.js";
 
 /** Options of {@link Model.createSession}. */
 export interface SessionOptions {
-  /** Context size in tokens (default: the model's training context). */
+  /**
+   * Context size in tokens (default: the model's training context, at most {@link DEFAULT_CONTEXT_SIZE};
+   * today's models train on 32 k-128 k tokens, whose KV cache would take gigabytes).
+   */
   contextSize?: number;
   /** Most tokens evaluated in one batch during prompt processing (default 512). */
   batchSize?: number;
@@ -161,7 +164,11 @@ export interface GenerateOptions {
 
 const FLASH_ATTENTION = { auto: -1, off: 0, on: 1 } as const;
 
-const SESSION_KEYS: v.OptionKeys<SessionOptions> = {
+/** The default context size's cap: llama.cpp's own default. */
+export const DEFAULT_CONTEXT_SIZE = 4096;
+
+/** @internal */
+export const SESSION_KEYS: v.OptionKeys<SessionOptions> = {
   contextSize: true, batchSize: true, threads: true, threadsBatch: true, flashAttention: true, draft: true, drafters: true,
 };
 const DRAFT_KEYS: v.OptionKeys<DraftOptions> = { model: true, maxTokens: true, adaptive: true, minConfidence: true, greedy: true };
@@ -190,7 +197,7 @@ export function sessionOptions(options: SessionOptions, info: ModelInfo, modelCl
   const o = v.optionsObject("options", options, SESSION_KEYS);
   const threads = o.threads === undefined ? defaultThreads() : v.integer("threads", o.threads, 1, 1024);
   const contextSize =
-    o.contextSize === undefined ? info.trainContextSize : v.integer("contextSize", o.contextSize, 16, 1 << 24);
+    o.contextSize === undefined ? Math.min(info.trainContextSize, DEFAULT_CONTEXT_SIZE) : v.integer("contextSize", o.contextSize, 16, 1 << 24);
   return {
     contextSize,
     draft: o.draft === undefined ? undefined : draftOptions(o.draft, contextSize, modelClass),

@@ -69,8 +69,11 @@ class HttpError extends Error {
 
 type Body = Record<string, unknown>;
 
-/** What a request's JSON may say, checked; unknown fields are ignored, as OpenAI's clients send many. */
-function generateOptions(body: Body, defaultMaxTokens: number): GenerateOptions {
+/**
+ * What a request's JSON may say, checked; unknown fields are ignored, as OpenAI's clients send many.
+ * Without max_tokens the answer may fill the room the prompt leaves in the context.
+ */
+function generateOptions(body: Body): GenerateOptions {
   const num = (key: string, lo: number, hi: number): number | undefined => {
     const x = body[key];
     if (x === undefined || x === null) return undefined;
@@ -89,7 +92,7 @@ function generateOptions(body: Body, defaultMaxTokens: number): GenerateOptions 
   }
   int("n", 1, 1);  // one choice per request
   return {
-    maxTokens: int("max_completion_tokens", 1, 1 << 20) ?? int("max_tokens", 1, 1 << 20) ?? defaultMaxTokens,
+    maxTokens: int("max_completion_tokens", 1, 1 << 20) ?? int("max_tokens", 1, 1 << 20),
     temperature: num("temperature", 0, 2) ?? 1,
     topP: num("top_p", 0, 1),
     seed: int("seed", -(2 ** 53), 2 ** 53),
@@ -259,12 +262,13 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     if (!chat && url.pathname !== "/v1/completions") throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
     if (req.method !== "POST") throw new HttpError(405, `${url.pathname} takes POST`);
     const body = await readBody(req, limit);
-    const opts = generateOptions(body, chat ? 512 : 16);
+    const opts = generateOptions(body);
     let prompt: string;
     if (chat) {
       const chatText = chatPrompt(model, chatMessages(body));
       prompt = chatText.prompt;
       opts.stop = [...(opts.stop ?? []), ...chatText.stop];
+      opts.addBos = chatText.addBos;
     } else {
       const p = Array.isArray(body.prompt) && body.prompt.length === 1 ? body.prompt[0] : body.prompt;
       if (typeof p !== "string") throw new HttpError(400, "prompt must be a string (one prompt per request)", "prompt");
@@ -319,7 +323,13 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
         const headers: Record<string, string> = req.complete ? {} : { connection: "close" };
         return sendJson(res, err.status, { error: { message: err.message, type: err.type, param: err.param, code: null } }, headers);
       }
-      const status = err instanceof SpecdecError && (err.code === "INVALID_ARGUMENT" || err.code === "CONTEXT_OVERFLOW") ? 400 : 500;
+      if (err instanceof SpecdecError && err.code === "CONTEXT_OVERFLOW") {
+        // as OpenAI says it, so that clients recognise it
+        const message = `This model's maximum context length is ${session.contextSize} tokens: ${err.message}. Shorten the prompt or lower max_tokens.`;
+        const param = req.url?.startsWith("/v1/chat/") ? "messages" : "prompt";
+        return sendJson(res, 400, { error: { message, type: "invalid_request_error", param, code: "context_length_exceeded" } });
+      }
+      const status = err instanceof SpecdecError && err.code === "INVALID_ARGUMENT" ? 400 : 500;
       const code = err instanceof SpecdecError ? err.code : null;
       sendJson(res, status, { error: { message: (err as Error).message, type: status === 400 ? "invalid_request_error" : "server_error", param: null, code } });
     });

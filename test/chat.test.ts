@@ -59,3 +59,15 @@ describe("specdec chat in a terminal", () => {
     await until("the chat to end", () => !alive(), 10_000);
   }, 120_000);
 });
+
+describe("specdec chat with piped turns", () => {
+  it("answers 12 turns in a 256-token context, one line each, and exits 0", () => {
+    const cli = path.join(repoRoot, "dist/cli.js");
+    const turns = Array.from({ length: 12 }, (_, i) => `def function_${i}(values, limit): # return the values above the limit`).join("\n");
+    const out = execFileSync("node", [cli, "chat", "-m", MAIN, "-c", "256", "-n", "48", "--temp", "0", "-t", "2"], { input: turns + "\n", encoding: "utf8" });
+    const status = out.match(/^\[\d+ tokens, .*\]$/gm) ?? [];
+    expect(status).toHaveLength(12);
+    expect(out).toMatch(/oldest turns? dropped to make room/);
+    expect(out).not.toContain("\x1b[");  // not a terminal: no prompts, no colours
+  }, 120_000);
+});

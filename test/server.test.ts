@@ -92,6 +92,24 @@ describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {
     results.forEach((r, i) => expect(r.choices[0].text).toBe(expected.get(PROMPTS[i])));
   });
 
+  it("answers without max_tokens up to the room left, and says OpenAI's way when a request cannot fit", async () => {
+    const small = await serve(model, { port: 0, session: { contextSize: 128, threads: 2, drafters: [] } });
+    try {
+      const c = new OpenAI({ baseURL: `${small.url}/v1`, apiKey: "none" });
+      const r = await c.completions.create({ model: "m", prompt: "def loop():\n    while True:\n", temperature: 0 });
+      expect(r.usage!.total_tokens).toBeLessThanOrEqual(128);
+      expect(r.usage!.completion_tokens).toBeGreaterThan(16);  // not OpenAI's legacy default of 16
+      const long = "x ".repeat(300);
+      const err = await c.chat.completions.create({ model: "m", messages: [{ role: "user", content: long }] }).catch((e) => e);
+      expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+      expect(err.code).toBe("context_length_exceeded");
+      expect(err.param).toBe("messages");
+      expect(err.message).toMatch(/maximum context length is 128 tokens/);
+    } finally {
+      await small.close();
+    }
+  });
+
   it("rejects bad requests with OpenAI-style errors", async () => {
     const post = (path: string, body: string, type = "application/json") =>
       fetch(`${server.url}${path}`, { method: "POST", headers: { "content-type": type }, body });
@@ -106,7 +124,7 @@ describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {
       [post("/v1/chat/completions", JSON.stringify({ messages: [{ role: 1 }] })), 400, "messages"],
       [post("/v1/completions", JSON.stringify({ prompt: "x".repeat(2 << 20) })), 413, null],
       [post("/v1/completions", "prompt=x", "application/x-www-form-urlencoded"), 415, null],
-      [post("/v1/completions", JSON.stringify({ prompt: "x ".repeat(3000), max_tokens: 4 })), 400, null],
+      [post("/v1/completions", JSON.stringify({ prompt: "x ".repeat(3000), max_tokens: 4 })), 400, "prompt"],
       [post("/v1/nothing", "{}"), 404, null],
       [fetch(`${server.url}/v1/completions`), 405, null],
     ];

@@ -112,7 +112,7 @@ export interface TinyLlamaSpec {
   nFf?: number;
   nCtx?: number;
   seed?: number;
-  /** Metadata values to write instead of the usual ones (to make broken models). */
+  /** Metadata values to write instead of the usual ones (to make broken models), or besides them. */
   kv?: Record<string, KV>;
 }
 
@@ -168,6 +168,7 @@ export function writeTinyLlama(file: string, spec: TinyLlamaSpec = {}): string[]
     ["tokenizer.ggml.eos_token_id", { type: "u32", value: 2 }],
     ["tokenizer.ggml.add_bos_token", { type: "bool", value: true }],
   ].map(([k, v]) => [k, spec.kv?.[k as string] ?? v] as [string, KV]);
+  for (const [k, v] of Object.entries(spec.kv ?? {})) if (!kvs.some(([key]) => key === k)) kvs.push([k, v]);
   const tensors: [string, number[]][] = [["token_embd.weight", [nEmbd, nVocab]], ["output_norm.weight", [nEmbd]]];
   for (let i = 0; i < nLayer; i++) {
     tensors.push(
