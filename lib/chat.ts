@@ -20,8 +20,8 @@ export function chatPrompt(model: Model, messages: ChatMessage[]): { prompt: str
     return { prompt, stop: [], addBos: bosText === "" || !prompt.startsWith(bosText) };
   } catch (err) {
     if (!(err instanceof SpecdecError) || err.code !== "NO_CHAT_TEMPLATE") throw err;
+    warnOnce(model, `${model.path}: ${err.message}: it is chatted with as a plain "User: / Assistant:" transcript`);
   }
-  warnOnce(model, `${model.path} has no chat template: it is chatted with as a plain "User: / Assistant:" transcript`);
   const name = (role: string) => role.charAt(0).toUpperCase() + role.slice(1);
   const prompt = messages.map((m) => `${name(m.role)}: ${m.content}\n`).join("") + "Assistant:";
   return { prompt, stop: ["\nUser:", "\nSystem:"], addBos: true };

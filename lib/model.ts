@@ -245,7 +245,13 @@ export class Model {
       const message = err instanceof Error ? err.message : String(err);
       if (err instanceof TemplateRefusal) throw new SpecdecError("INVALID_ARGUMENT", `the chat template refused the messages: ${message}`);
       if (explicit !== undefined) throw new SpecdecError("INVALID_ARGUMENT", `the chat template does not render: ${message}`);
-      const text = wrapNativeSync(() => this.#handle().applyChatTemplate(messages, addAssistant));
+      let text: string;
+      try {
+        text = wrapNativeSync(() => this.#handle().applyChatTemplate(messages, addAssistant));
+      } catch (fallback) {
+        if (!(fallback instanceof SpecdecError) || fallback.code !== "NO_CHAT_TEMPLATE") throw fallback;
+        throw new SpecdecError("NO_CHAT_TEMPLATE", `its chat template does not render (${message}) and ${fallback.message}`);
+      }
       warnOnce(this, `${this.path}: its chat template does not render (${message}); llama.cpp's built-in format for it is used instead`);
       return text;
     }

@@ -39,7 +39,7 @@ export interface NativeModel {
   detokenize(tokens: Int32Array, special: boolean): Promise<string>;
   tokenPiece(token: number, special: boolean): string;
   isEndOfGeneration(token: number): boolean;
-  applyChatTemplate(messages: { role: string; content: string }[], addAssistant: boolean, template?: string): string;
+  applyChatTemplate(messages: { role: string; content: string }[], addAssistant: boolean): string;
   createSession(options: NativeSessionOptions): Promise<NativeSession>;
   costCurve(threads: number, threadsBatch: number, maxTokens: number): { singleMs: number; ratios: number[] };
   dispose(): void;
@@ -67,7 +67,7 @@ export interface NativeSessionOptions {
 }
 
 /** GenerateOptions checked, with the prompt; the signal stays in lib/. */
-export type NativeGenerationRequest = Omit<GenerateOptions, "signal"> & { prompt: string | Int32Array };
+export type NativeGenerationRequest = Omit<GenerateOptions, "signal" | "jsonSchema"> & { prompt: string | Int32Array };
 
 export interface NativeStep {
   tokens: Int32Array;

@@ -5,6 +5,7 @@ import os from "node:os";
 
 import { SpecdecError } from "./errors.js";
 import { Datastore } from "./datastore.js";
+import { jsonSchemaToGrammar } from "./json-schema.js";
 import type { Model, ModelInfo } from "./model.js";
 import type { NativeGenerationRequest, NativeSessionOptions } from "./native.js";
 import * as v from "./validate.js";
@@ -149,6 +150,19 @@ export interface GenerateOptions {
   seed?: number;
   /** Stop when the text contains one of these; the stop text itself is not returned. */
   stop?: string[];
+  /**
+   * Structured output: the text follows this GBNF grammar (llama.cpp's grammar format, start
+   * rule `root`); tokens it does not allow get no probability, and drafted tokens it does not
+   * allow are never verified. Greedy output is what plain greedy decoding under the grammar gives;
+   * sampling follows the main model's distribution over the tokens it allows.
+   */
+  grammar?: string;
+  /**
+   * Structured output: the text is one JSON value matching this JSON Schema (turned into a GBNF
+   * grammar; `{ type: "object" }`: any JSON object). Keywords it cannot enforce are an
+   * INVALID_ARGUMENT error; see docs/structured-output.md. Not with `grammar`.
+   */
+  jsonSchema?: object | boolean;
   /** Aborts the generation: the iterator then throws a SpecdecError with code ABORTED. */
   signal?: AbortSignal;
   /** Add the model's BOS token before a text prompt (default: as the model asks). */
@@ -174,7 +188,8 @@ export const SESSION_KEYS: v.OptionKeys<SessionOptions> = {
 const DRAFT_KEYS: v.OptionKeys<DraftOptions> = { model: true, maxTokens: true, adaptive: true, minConfidence: true, greedy: true };
 const GENERATE_KEYS: v.OptionKeys<GenerateOptions> = {
   maxTokens: true, temperature: true, topK: true, topP: true, minP: true, repeatPenalty: true, repeatLastN: true,
-  frequencyPenalty: true, presencePenalty: true, seed: true, stop: true, signal: true, addBos: true, specialTokens: true, chunkMs: true,
+  frequencyPenalty: true, presencePenalty: true, seed: true, stop: true, grammar: true, jsonSchema: true, signal: true, addBos: true,
+  specialTokens: true, chunkMs: true,
 };
 const DRAFTER_KEYS = {
   lookup: { type: true, ngramMin: true, ngramMax: true, maxTokens: true, adaptive: true } satisfies v.OptionKeys<LookupDrafterOptions>,
@@ -270,6 +285,9 @@ export function generationRequest(prompt: unknown, options: GenerateOptions): Na
   const maybeInt = (name: keyof GenerateOptions, min: number, max: number) =>
     v.maybe(o[name], (x) => v.integer(name, x, min, max));
   if (o.signal !== undefined) v.abortSignal("signal", o.signal);
+  if (o.grammar !== undefined && o.jsonSchema !== undefined) throw new SpecdecError("INVALID_ARGUMENT", "give grammar or jsonSchema, not both");
+  const grammar = o.jsonSchema !== undefined ? jsonSchemaToGrammar(o.jsonSchema) : v.maybe(o.grammar, (x) => v.string("grammar", x));
+  if (grammar === "") throw new SpecdecError("INVALID_ARGUMENT", "grammar must not be empty");
   return {
     prompt: typeof prompt === "string" ? prompt : v.tokenArray("prompt", prompt),
     maxTokens: maybeInt("maxTokens", 1, 1 << 24),
@@ -283,6 +301,7 @@ export function generationRequest(prompt: unknown, options: GenerateOptions): Na
     presencePenalty: maybeNum("presencePenalty", -100, 100),
     seed: o.seed === undefined ? Math.floor(Math.random() * 0x100000000) : v.integer("seed", o.seed, 0, 0xffffffff),
     stop: v.maybe(o.stop, (x) => v.stringArray("stop", x)),
+    grammar,
     addBos: v.maybe(o.addBos, (x) => v.boolean("addBos", x)),
     specialTokens: v.maybe(o.specialTokens, (x) => v.boolean("specialTokens", x)),
     chunkMs: maybeNum("chunkMs", 0, 60_000),

@@ -126,7 +126,8 @@ RoundPlan DrafterSet::plan(const std::vector<llama_token>& history, size_t gener
   return p;
 }
 
-DrafterSet::FreeProposals DrafterSet::proposeFree(int length, const std::vector<llama_token>& history, Sampler& sampler) {
+DrafterSet::FreeProposals DrafterSet::proposeFree(int length, const std::vector<llama_token>& history, Sampler& sampler,
+                                                  const Grammar* grammar) {
   FreeProposals out;
   std::vector<std::pair<llama_token, double>> firstChances;  // the round's first tokens so far, and their chances
   for (size_t i = 0; i < drafters_.size(); i++) {
@@ -138,8 +139,13 @@ DrafterSet::FreeProposals DrafterSet::proposeFree(int length, const std::vector<
       continue;
     }
     if (length == 0) continue;
-    e.drafter->propose(history, std::min(length, e.maxTokens), sampler, e.proposals);
+    e.drafter->propose(history, std::min(length, e.maxTokens), sampler, grammar, e.proposals);
     for (Draft& d : e.proposals) {
+      // What the grammar does not allow costs no verification: the draft ends before it.
+      if (grammar) {
+        d.tokens.resize(grammar->allowedPrefix(d.tokens));
+        if (!d.q.empty()) d.q.resize(d.tokens.size());
+      }
       if (d.tokens.empty()) continue;
       // A first token beside others already proposed is verified too, but only matters when
       // none of those is kept.
@@ -159,11 +165,11 @@ DrafterSet::FreeProposals DrafterSet::proposeFree(int length, const std::vector<
 }
 
 Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_token>& history, Sampler& sampler,
-                             size_t room, DraftTree& tree) {
+                             const Grammar* grammar, size_t room, DraftTree& tree) {
   Proposal out;
   tree.clear();
   size_t maxNodes = std::min(room, controller_->nodeBudget(plan.length));
-  const FreeProposals free = proposeFree(plan.length, history, sampler);
+  const FreeProposals free = proposeFree(plan.length, history, sampler, grammar);
   // The draft model drafts where the free drafters propose less than the plan's length, and where
   // they propose all of it but its guesses are expected to be kept more (lookup's guesses when
   // sampling, against a draft model whose guesses follow the main model's distribution). At such
@@ -187,7 +193,7 @@ Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_toke
       if (length > 0) maxNodes = std::max(maxNodes, std::min(room, draftController_->nodeBudget(length)));
     }
     if (length > 0) {
-      e.drafter->propose(history, length, sampler, e.proposals);
+      e.drafter->propose(history, length, sampler, grammar, e.proposals);
       out.catchUpMs = draftModel_->lastCatchUpMs();
       // The draft model's proposal goes first: the primary path.
       for (const Draft& d : e.proposals) tree.add(d, draftModelIndex_, maxNodes, maxLeaves_);

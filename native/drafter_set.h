@@ -81,8 +81,10 @@ class DrafterSet {
   // The drafters propose into `tree` (cleared first), within `room` nodes: the free ones up to the
   // plan's length each, cut where they are seldom kept; then the draft model, unless one of them
   // proposed the whole length and is expected to have more of it kept than the draft model.
-  Proposal propose(const RoundPlan& plan, const std::vector<llama_token>& history, Sampler& sampler, size_t room,
-                   DraftTree& tree);
+  // grammar: where the text has left the grammar the output follows (null: none); what it does
+  // not allow is never proposed.
+  Proposal propose(const RoundPlan& plan, const std::vector<llama_token>& history, Sampler& sampler,
+                   const Grammar* grammar, size_t room, DraftTree& tree);
   // A place of the tree was verified: the children of `parent`, at `depth` (0: the first place);
   // keptSources: the sources of the child kept (0: none). Updates the free drafters' records.
   void recordPlace(const DraftTree& tree, int32_t parent, size_t depth, uint32_t keptSources);
@@ -106,7 +108,7 @@ class DrafterSet {
     double expectedKept = 0;  // the most of a proposal the main model is expected to keep (PlaceRecord)
   };
   // Lets the free drafters propose.
-  FreeProposals proposeFree(int length, const std::vector<llama_token>& history, Sampler& sampler);
+  FreeProposals proposeFree(int length, const std::vector<llama_token>& history, Sampler& sampler, const Grammar* grammar);
   // Cuts a free drafter's proposal beside the draft model's `path` to what is worth verifying.
   void cutBesideDraft(Entry& e, Draft& d, const std::vector<llama_token>& path);
   bool isFree(size_t i) const { return (int)i != draftModelIndex_; }

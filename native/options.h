@@ -118,6 +118,7 @@ struct GenerationRequest {
   int32_t maxTokens = -1;  // -1: until the context is full
   SamplingParams sampling;
   std::vector<std::string> stops;
+  std::string grammar;  // GBNF the output must follow ("": none)
   double chunkMs = 25;  // a step returns to JS after about this long
 };
 

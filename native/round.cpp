@@ -45,7 +45,7 @@ void SessionCore::plainRound(StepResult& out) {
     pending_.clear();
     nextLogits_ = main_->logits(-1);
   }
-  llama_token token = sampler_->sample(nextLogits_, model()->nVocab(), history_, history_.size());
+  llama_token token = sampler_->sample(nextLogits_, model()->nVocab(), history_, history_.size(), grammar_.get());
   nextLogits_ = nullptr;
   if (emit(token, out)) pending_.push_back(token);
 }
@@ -62,7 +62,7 @@ SessionCore::RoundResult SessionCore::speculativeRound(const RoundPlan& plan, St
   // Propose.
   const auto draftStart = Clock::now();
   const std::vector<LookaheadToken>* window = lookaheadWindow();
-  result.proposal = drafters_->propose(plan, history_, *sampler_, nodeRoom(window), tree_);
+  result.proposal = drafters_->propose(plan, history_, *sampler_, grammar_.get(), nodeRoom(window), tree_);
   stats_.draftMs += msSince(draftStart);
   if (tree_.empty() && !window) {
     plainRound(out);
@@ -79,7 +79,7 @@ SessionCore::RoundResult SessionCore::speculativeRound(const RoundPlan& plan, St
   if (pending_.empty()) {
     Choice c{-1, 0};
     if (tree_.empty()) {
-      c.token = sampler_->sample(nextLogits_, model()->nVocab(), history_, history_.size());
+      c.token = sampler_->sample(nextLogits_, model()->nVocab(), history_, history_.size(), grammar_.get());
     } else {
       c = verifyPlace(nextLogits_, DraftTree::kRoot, place++);
     }
@@ -201,7 +201,7 @@ Choice SessionCore::verifyPlace(const float* logits, int32_t parent, size_t dept
     childNodes_.push_back(c);
   }
   Choice c = verifier_->choose(logits, history_, history_.size(), candidates_, sampled,
-                               sampled >= 0 ? tree_.q(childNodes_[sampled]) : nullptr);
+                               sampled >= 0 ? tree_.q(childNodes_[sampled]) : nullptr, grammar_.get());
   stats_.countPlace(depth, c.kept >= 0);
   drafters_->recordPlace(tree_, parent, depth, c.kept >= 0 ? tree_.node(childNodes_[c.kept]).sources : 0);
   if (c.kept < 0) return c;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "errors.h"
+
 namespace specdec {
 
 float Distribution::probOf(llama_token t) const {
@@ -51,29 +53,45 @@ const float* Sampler::penalized(const float* logits, int32_t nVocab, const std::
   return scratch_.data();
 }
 
-llama_token Sampler::argmax(const float* logits, int32_t nVocab, const std::vector<llama_token>& history) {
+const float* Sampler::constrained(const float* logits, int32_t nVocab, const Grammar& grammar) {
+  if (logits != scratch_.data()) scratch_.assign(logits, logits + nVocab);
+  grammar.mask(scratch_.data(), nVocab);
+  if (!std::any_of(scratch_.begin(), scratch_.begin() + nVocab, [](float l) { return std::isfinite(l); })) {
+    fail("INVALID_ARGUMENT", "the grammar allows no token here (no token's text can go on with it)");
+  }
+  return scratch_.data();
+}
+
+llama_token Sampler::argmax(const float* logits, int32_t nVocab, const std::vector<llama_token>& history,
+                            const Grammar* grammar) {
   const float* l = penalized(logits, nVocab, history);
-  return (llama_token)(std::max_element(l, l + nVocab) - l);  // first maximum, as llama.cpp's greedy
+  llama_token best = (llama_token)(std::max_element(l, l + nVocab) - l);  // first maximum, as llama.cpp's greedy
+  // The first maximum, when the grammar allows it, is the first maximum of the allowed tokens too:
+  // the whole vocabulary is masked only when it does not.
+  if (!grammar || grammar->allows(best)) return best;
+  l = constrained(l, nVocab, *grammar);
+  return (llama_token)(std::max_element(l, l + nVocab) - l);
 }
 
 llama_token Sampler::sample(const float* logits, int32_t nVocab, const std::vector<llama_token>& history,
-                            size_t position) {
-  if (params_.greedy()) return argmax(logits, nVocab, history);
+                            size_t position, const Grammar* grammar) {
+  if (params_.greedy()) return argmax(logits, nVocab, history, grammar);
   Distribution dist;
-  distribution(logits, nVocab, history, dist);
+  distribution(logits, nVocab, history, dist, grammar);
   return draw(dist, uniform(position, Stream::Target));
 }
 
 void Sampler::distribution(const float* logits, int32_t nVocab, const std::vector<llama_token>& history,
-                           Distribution& out) {
-  const float* l = penalized(logits, nVocab, history);
+                           Distribution& out, const Grammar* grammar) {
   out.tokens.clear();
   out.probs.clear();
   if (params_.greedy()) {
-    out.tokens.push_back((llama_token)(std::max_element(l, l + nVocab) - l));
+    out.tokens.push_back(argmax(logits, nVocab, history, grammar));
     out.probs.push_back(1.0f);
     return;
   }
+  const float* l = penalized(logits, nVocab, history);
+  if (grammar) l = constrained(l, nVocab, *grammar);
   if (nVocab <= 0) return;
   // top-k: the k largest logits, sorted descending (ties by lower id, so results are stable).
   auto byLogit = [l](llama_token a, llama_token b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
@@ -105,6 +123,7 @@ void Sampler::distribution(const float* logits, int32_t nVocab, const std::vecto
   double sum = 0;
   for (size_t i = 0; i < order_.size(); i++) sum += (p[i] = std::exp(l[order_[i]] - maxLogit));
   size_t keep = order_.size();
+  while (keep > 1 && !std::isfinite(l[order_[keep - 1]])) keep--;  // what the grammar does not allow
   if (params_.topP < 1.0f) {
     double cum = 0;
     for (size_t i = 0; i < keep; i++) {

@@ -1,6 +1,7 @@
 // Sampling: turns one position's logits into a token, greedily or by drawing from the
-// distribution that the sampler chain leaves (repeat penalties -> top-k -> top-p -> min-p ->
-// temperature, the order of llama.cpp's common sampler). The distribution is exposed as a value
+// distribution that the sampler chain leaves (repeat penalties -> grammar -> top-k -> top-p ->
+// min-p -> temperature, the order of llama.cpp's common sampler; the grammar, when the output must
+// follow one, is its state at the position). The distribution is exposed as a value
 // (Distribution) so that speculative verification can compare the main model's p with a
 // drafter's q computed by the same chain.
 //
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "grammar.h"
 #include "llama.h"
 #include "options.h"
 
@@ -33,17 +35,23 @@ class Sampler {
 
   const SamplingParams& params() const { return params_; }
   bool greedy() const { return params_.greedy(); }
-  // The greedy choice: argmax after the penalties. history: the tokens before this position.
-  llama_token argmax(const float* logits, int32_t nVocab, const std::vector<llama_token>& history);
+  // The greedy choice: argmax after the penalties (among the tokens the grammar allows, when
+  // there is one). history: the tokens before this position.
+  llama_token argmax(const float* logits, int32_t nVocab, const std::vector<llama_token>& history,
+                     const Grammar* grammar = nullptr);
   // The token at `position` (greedy, or drawn from the distribution with the Target stream).
-  llama_token sample(const float* logits, int32_t nVocab, const std::vector<llama_token>& history, size_t position);
-  void distribution(const float* logits, int32_t nVocab, const std::vector<llama_token>& history, Distribution& out);
+  llama_token sample(const float* logits, int32_t nVocab, const std::vector<llama_token>& history, size_t position,
+                     const Grammar* grammar = nullptr);
+  void distribution(const float* logits, int32_t nVocab, const std::vector<llama_token>& history, Distribution& out,
+                    const Grammar* grammar = nullptr);
   static llama_token draw(const Distribution& dist, double u);
   // A uniform number in [0, 1) for this position and purpose.
   double uniform(size_t position, Stream stream) const;
 
  private:
   const float* penalized(const float* logits, int32_t nVocab, const std::vector<llama_token>& history);
+  // The logits with those the grammar does not allow at -infinity (a copy).
+  const float* constrained(const float* logits, int32_t nVocab, const Grammar& grammar);
 
   SamplingParams params_;
   std::vector<float> scratch_;

@@ -37,6 +37,9 @@ void SessionCore::pauseThreads() {
 }
 
 void SessionCore::begin(GenerationRequest request) {
+  // A grammar that does not parse is the caller's error, before anything starts.
+  auto grammar = request.grammar.empty() ? nullptr : std::make_unique<Grammar>(model()->vocab(), request.grammar);
+  grammar_ = std::move(grammar);
   request_ = std::move(request);
   stats_ = GenerationStats{};
   abort_.store(false);
@@ -116,6 +119,7 @@ bool SessionCore::emit(llama_token token, StepResult& out, bool drafted) {
     finish("eos");
     return false;
   }
+  if (grammar_) grammar_->accept(token);
   out.tokens.push_back(token);
   out.drafted.push_back(drafted);
   history_.push_back(token);

@@ -118,6 +118,7 @@ class SessionCore {
   std::vector<llama_token> pending_;          // generated but not yet in the main KV cache
   const float* nextLogits_ = nullptr;        // main logits for the next position (when nothing is pending)
   std::unique_ptr<Sampler> sampler_;
+  std::unique_ptr<Grammar> grammar_;  // where the output so far has left the request's grammar (null: none)
   std::unique_ptr<Verifier> verifier_;
   std::unique_ptr<TextStream> text_;
   DraftTree tree_;

@@ -5,15 +5,16 @@
 namespace specdec {
 
 Choice Verifier::choose(const float* logits, const std::vector<llama_token>& history, size_t position,
-                        const std::vector<llama_token>& candidates, int32_t sampled, const Distribution* q) {
+                        const std::vector<llama_token>& candidates, int32_t sampled, const Distribution* q,
+                        const Grammar* grammar) {
   auto keep = [&](llama_token x) -> Choice {
     for (size_t i = 0; i < candidates.size(); i++) {
       if (candidates[i] == x) return {(int32_t)i, x};
     }
     return {-1, x};
   };
-  if (sampler_.greedy()) return keep(sampler_.argmax(logits, nVocab_, history));
-  sampler_.distribution(logits, nVocab_, history, p_);
+  if (sampler_.greedy()) return keep(sampler_.argmax(logits, nVocab_, history, grammar));
+  sampler_.distribution(logits, nVocab_, history, p_, grammar);
   if (sampled < 0) return keep(Sampler::draw(p_, sampler_.uniform(position, Stream::Target)));
   const llama_token d = candidates[sampled];
   const float pd = p_.probOf(d);

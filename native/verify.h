@@ -29,8 +29,11 @@ class Verifier {
   Verifier(Sampler& sampler, int32_t nVocab) : sampler_(sampler), nVocab_(nVocab) {}
 
   // candidates[sampled] (sampled >= 0) was drawn from q; the others are deterministic.
+  // grammar: the state at this place when the output must follow one (then p and q are both
+  // those of the tokens it allows), else null.
   Choice choose(const float* logits, const std::vector<llama_token>& history, size_t position,
-                const std::vector<llama_token>& candidates, int32_t sampled, const Distribution* q);
+                const std::vector<llama_token>& candidates, int32_t sampled, const Distribution* q,
+                const Grammar* grammar = nullptr);
 
 
  private:

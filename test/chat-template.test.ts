@@ -94,6 +94,12 @@ describe("chat templates", () => {
     await new Promise((r) => setImmediate(r));
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/does not render .*llama\.cpp's built-in format/);
+    // neither can run it: a transcript, and the warning says why
+    const unknown = await withTemplate("{% frobnicate %}", "unknown");
+    expect(() => unknown.applyChatTemplate([{ role: "user", content: "hi" }])).toThrow(/does not render .* llama\.cpp does not recognise/);
+    expect(chatPrompt(unknown, [{ role: "user", content: "hi" }]).prompt).toBe("User: hi\nAssistant:");
+    await new Promise((r) => setImmediate(r));
+    expect(warnings[1]).toMatch(/unknown\.gguf: its chat template does not render .*: it is chatted with as a plain/);
   });
 
   it("chats with a model without a template as a transcript, with a warning", async () => {

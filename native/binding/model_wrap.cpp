@@ -206,20 +206,16 @@ Napi::Value ModelWrap::IsEndOfGeneration(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), core->isEog(tokenArg(info, *core)));
 }
 
-// applyChatTemplate(messages: {role, content}[], addAssistant, template?) -> string
+// applyChatTemplate(messages: {role, content}[], addAssistant) -> string: llama.cpp's built-in
+// formats, matched on the model's template (lib/chat-template.ts renders the template itself; this
+// is its fallback).
 Napi::Value ModelWrap::ApplyChatTemplate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto core = this->core(env);
   if (info.Length() < 1 || !info[0].IsArray()) throw makeError(env, "INVALID_ARGUMENT", "messages must be an array");
   bool addAssistant = info.Length() < 2 || info[1].ToBoolean();
-  std::string tmpl;
-  if (info.Length() > 2 && info[2].IsString()) {
-    tmpl = info[2].As<Napi::String>().Utf8Value();
-  } else {
-    const char* t = llama_model_chat_template(core->get(), nullptr);
-    if (!t) throw makeError(env, "NO_CHAT_TEMPLATE", "the model has no chat template; pass one explicitly");
-    tmpl = t;
-  }
+  const char* tmpl = llama_model_chat_template(core->get(), nullptr);
+  if (!tmpl) throw makeError(env, "NO_CHAT_TEMPLATE", "the model has no chat template");
   auto arr = info[0].As<Napi::Array>();
   std::vector<std::string> roles, contents;
   for (uint32_t i = 0; i < arr.Length(); i++) {
@@ -239,12 +235,12 @@ Napi::Value ModelWrap::ApplyChatTemplate(const Napi::CallbackInfo& info) {
     total += roles[i].size() + contents[i].size();
   }
   std::vector<char> buf(total * 2 + 1024);
-  int32_t n = llama_chat_apply_template(tmpl.c_str(), msgs.data(), msgs.size(), addAssistant, buf.data(), buf.size());
+  int32_t n = llama_chat_apply_template(tmpl, msgs.data(), msgs.size(), addAssistant, buf.data(), buf.size());
   if (n > (int32_t)buf.size()) {
     buf.resize(n);
-    n = llama_chat_apply_template(tmpl.c_str(), msgs.data(), msgs.size(), addAssistant, buf.data(), buf.size());
+    n = llama_chat_apply_template(tmpl, msgs.data(), msgs.size(), addAssistant, buf.data(), buf.size());
   }
-  if (n < 0) throw makeError(env, "NO_CHAT_TEMPLATE", "the chat template is not supported by llama.cpp");
+  if (n < 0) throw makeError(env, "NO_CHAT_TEMPLATE", "llama.cpp does not recognise the chat template");
   return Napi::String::New(env, buf.data(), n);
 }
 

@@ -126,7 +126,7 @@ Napi::Value SessionWrap::Begin(const Napi::CallbackInfo& info) {
   jsCall(env, [&] {
     Napi::Object o = argObject(info, 0, {"prompt", "addBos", "specialTokens", "maxTokens", "temperature", "topK", "topP",
                                          "minP", "repeatPenalty", "repeatLastN", "frequencyPenalty", "presencePenalty",
-                                         "seed", "stop", "chunkMs"});
+                                         "seed", "stop", "grammar", "chunkMs"});
     GenerationRequest r;
     Napi::Value prompt = o.Get("prompt");
     if (prompt.IsString()) {
@@ -162,6 +162,12 @@ Napi::Value SessionWrap::Begin(const Napi::CallbackInfo& info) {
       }
     } else if (!stop.IsUndefined() && !stop.IsNull()) {
       fail("INVALID_ARGUMENT", "stop must be an array of strings");
+    }
+    Napi::Value grammar = o.Get("grammar");
+    if (grammar.IsString()) {
+      r.grammar = grammar.As<Napi::String>().Utf8Value();
+    } else if (!grammar.IsUndefined() && !grammar.IsNull()) {
+      fail("INVALID_ARGUMENT", "grammar must be a string (GBNF)");
     }
     r.chunkMs = optNumber(o, "chunkMs", r.chunkMs, 0, 60000);
     core->begin(std::move(r));

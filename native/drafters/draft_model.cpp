@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "../clock.h"
 
@@ -28,7 +29,7 @@ float DraftModelDrafter::topProbability(const float* logits, llama_token token) 
 }
 
 void DraftModelDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler,
-                                std::vector<Draft>& drafts) {
+                                const Grammar* grammar, std::vector<Draft>& drafts) {
   drafts.resize(1);
   Draft& out = drafts[0];
   out.clear();
@@ -41,21 +42,27 @@ void DraftModelDrafter::propose(const std::vector<llama_token>& context, int max
   catchUpMs_ = msSince(start);
   history_ = context;
   const int32_t nVocab = eval_.model()->nVocab();
+  // Along its own path, the draft model's tokens (greedy) and distributions (q, sampling) are
+  // those of the tokens the grammar allows, as the main model's are.
+  std::optional<Grammar> path;
+  if (grammar) path.emplace(*grammar);
+  const Grammar* g = path ? &*path : nullptr;
   for (int i = 0; i < maxTokens; i++) {
     const float* logits = eval_.logits(-1);
     const size_t position = context.size() + i;
     llama_token token;
     if (sampler.greedy() || options_.greedyWhenSampling) {
-      token = sampler.argmax(logits, nVocab, history_);
+      token = sampler.argmax(logits, nVocab, history_, g);
       if (i > 0 && options_.minConfidence > 0 && topProbability(logits, token) < options_.minConfidence) break;
     } else {
       out.q.emplace_back();
-      sampler.distribution(logits, nVocab, history_, out.q.back());
+      sampler.distribution(logits, nVocab, history_, out.q.back(), g);
       token = Sampler::draw(out.q.back(), sampler.uniform(position, Stream::Draft));
     }
     out.tokens.push_back(token);
     history_.push_back(token);
     if (eval_.model()->isEog(token) || i + 1 == maxTokens) break;
+    if (path) path->accept(token);
     eval_.decode(&token, 1, false);
   }
 }

@@ -18,7 +18,8 @@ class DraftModelDrafter : public Drafter {
   DraftModelDrafter(std::shared_ptr<ModelCore> model, const EvaluatorOptions& evaluator, ggml_threadpool* threadpool,
                     ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort, DraftModelOptions options);
 
-  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, std::vector<Draft>& out) override;
+  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, const Grammar* grammar,
+               std::vector<Draft>& out) override;
   // How many tokens of `context` it has to evaluate before it can draft.
   size_t catchUp(const std::vector<llama_token>& context) const { return context.size() - eval_.commonPrefix(context); }
   // Of the last propose(), the milliseconds spent catching up with the context (not drafting).

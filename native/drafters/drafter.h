@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "../grammar.h"
 #include "../options.h"
 #include "../sampling.h"
 #include "llama.h"
@@ -28,8 +29,11 @@ class Drafter {
   virtual ~Drafter() = default;
   // Proposes continuations of up to maxTokens tokens that follow `context` (the prompt and every
   // accepted token), the likeliest first, at most maxCandidates() of them; none when it has no
-  // guess. sampler: the session's, for the draft distributions and their random streams.
-  virtual void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, std::vector<Draft>& out) = 0;
+  // guess. sampler: the session's, for the draft distributions and their random streams;
+  // grammar: where the context has left the grammar the output follows (null: none). Drafters that
+  // sample follow it; the tokens of others that it does not allow are cut (DrafterSet).
+  virtual void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, const Grammar* grammar,
+                       std::vector<Draft>& out) = 0;
   virtual int maxCandidates() const { return 1; }
 };
 

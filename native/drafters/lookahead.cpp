@@ -6,7 +6,8 @@ namespace specdec {
 
 LookaheadDrafter::LookaheadDrafter(LookaheadOptions options) : options_(options) {}
 
-void LookaheadDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler&, std::vector<Draft>& out) {
+void LookaheadDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler&, const Grammar*,
+                              std::vector<Draft>& out) {
   out.clear();
   if (context.empty() || maxTokens <= 0) return;
   auto it = pool_.find(context.back());

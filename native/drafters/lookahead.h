@@ -32,7 +32,8 @@ class LookaheadDrafter : public Drafter {
  public:
   explicit LookaheadDrafter(LookaheadOptions options);
 
-  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, std::vector<Draft>& out) override;
+  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, const Grammar* grammar,
+               std::vector<Draft>& out) override;
   int maxCandidates() const override { return options_.candidates; }
 
   int32_t sequences() const { return options_.window; }

@@ -31,7 +31,8 @@ void LookupDrafter::sync(const std::vector<llama_token>& context) {
   indexed_ = context;
 }
 
-void LookupDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler&, std::vector<Draft>& out) {
+void LookupDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler&, const Grammar*,
+                              std::vector<Draft>& out) {
   out.clear();
   if (maxTokens <= 0 || context.empty()) return;
   sync(context);

@@ -18,7 +18,8 @@ class LookupDrafter : public Drafter {
  public:
   explicit LookupDrafter(LookupOptions options);
 
-  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, std::vector<Draft>& out) override;
+  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, const Grammar* grammar,
+               std::vector<Draft>& out) override;
 
  private:
   // Brings the index in line with `context`: indexes what was appended, or starts over when the

@@ -19,7 +19,8 @@ int32_t RetrievalDrafter::child(int32_t node, llama_token token) {
   return c;
 }
 
-void RetrievalDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler&, std::vector<Draft>& out) {
+void RetrievalDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler&, const Grammar*,
+                              std::vector<Draft>& out) {
   out.clear();
   if (maxTokens <= 0) return;
   // The longest ending of the text found in the corpus.

@@ -21,7 +21,8 @@ class RetrievalDrafter : public Drafter {
   RetrievalDrafter(std::shared_ptr<const Datastore> store, RetrievalOptions options)
       : store_(std::move(store)), options_(options) {}
 
-  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, std::vector<Draft>& out) override;
+  void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, const Grammar* grammar,
+               std::vector<Draft>& out) override;
   int maxCandidates() const override { return options_.candidates; }
 
  private:

@@ -1,6 +1,6 @@
 // Statistics for the sampling-exactness tests: chi-square goodness of fit, and seeded samples.
 
-import type { Session } from "../../lib/index.js";
+import type { GenerateOptions, Session } from "../../lib/index.js";
 
 // ln Γ(x), Lanczos approximation (g = 7, n = 9).
 function lnGamma(x: number): number {
@@ -100,12 +100,13 @@ export async function sampleFirstTwo(
   n: number,
   temperature: number,
   maxTokens = 3,
+  extra: GenerateOptions = {},
 ) {
   const c1 = new Map<number, number>();
   const c2 = new Map<number, number>();
   let n2 = 0;
   for (let seed = 0; seed < n; seed++) {
-    const r = await session.complete(prompt, { maxTokens, temperature, topK: 0, topP: 1, minP: 0, seed });
+    const r = await session.complete(prompt, { maxTokens, temperature, topK: 0, topP: 1, minP: 0, seed, ...extra });
     c1.set(r.tokens[0], (c1.get(r.tokens[0]) ?? 0) + 1);
     if (r.tokens.length > 1) {
       c2.set(r.tokens[1], (c2.get(r.tokens[1]) ?? 0) + 1);
