@@ -12,7 +12,7 @@ import { SpecdecError } from "./errors.js";
 import { loadModel } from "./model.js";
 import { setNumerics, type Numerics } from "./config.js";
 import { serveRpc } from "./rpc.js";
-import { isLoopback, serve } from "./server.js";
+import { isLoopback, serve, type RequestLogEntry } from "./server.js";
 
 async function datastoreCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -69,6 +69,7 @@ async function serveCommand(args: string[]): Promise<void> {
   if (values.help) return void console.log(USAGE);
   if (!values.model) throw new UsageError("--model is required");
   const port = num("port", values.port);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`--port takes a port number from 0 to 65535, not ${values.port}`);
   for (const origin of values.cors ?? []) {
     if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) throw new UsageError(`--cors takes an origin such as http://localhost:3000, not ${JSON.stringify(origin)}`);
   }
@@ -77,9 +78,16 @@ async function serveCommand(args: string[]): Promise<void> {
     console.error(`specdec serve: WARNING: listening on ${values.host}: ${key ? "anyone with the API key" : "anyone"} who can reach this port can run generations on this machine.${key ? "" : " Give an --api-key, or expose it only on a trusted network."}`);
   }
   const { model, draft, session } = await modelsFromFlags(values);
-  const server = await serve(model, { host: values.host, port, name: values.name, session, corsOrigins: values.cors, allowedHosts: values["allowed-host"], apiKey: values["api-key"] ?? process.env.SPECDEC_API_KEY }).catch((err) => {
+  const onRequest = (e: RequestLogEntry) => {
+    const figures = e.stats ? ` ${e.stats.promptTokens}+${e.stats.generatedTokens} tokens, ${e.stats.tokensPerSecond.toFixed(1)} tokens/s, ${e.stats.tokensPerStep.toFixed(2)} per step` : "";
+    console.log(`${new Date().toISOString()} ${e.method} ${e.path} ${e.status} ${Math.round(e.ms)} ms${figures}`);
+  };
+  const server = await serve(model, { host: values.host, port, name: values.name, session, corsOrigins: values.cors, allowedHosts: values["allowed-host"], apiKey: values["api-key"] ?? process.env.SPECDEC_API_KEY, onRequest }).catch((err) => {
     draft?.dispose();
     model.dispose();
+    if (err?.code === "EADDRINUSE") throw new CommandError(`port ${port ?? 8080} is in use on ${values.host ?? "127.0.0.1"} (another server?); choose another with --port`);
+    if (err?.code === "EADDRNOTAVAIL" || err?.code === "ENOTFOUND") throw new CommandError(`cannot listen on ${values.host}: no such address on this machine`);
+    if (err?.code === "EACCES") throw new CommandError(`not allowed to listen on port ${port} (ports below 1024 need privileges)`);
     throw err;
   });
   console.log(`specdec: serving ${values.model} at ${server.url}/v1 (Ctrl-C stops)`);

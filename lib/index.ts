@@ -21,5 +21,5 @@ export {
   type BuildDatastoreOptions,
 } from "./datastore.js";
 export { quantizeModel, QUANTIZATION_TYPES, type QuantizationType, type QuantizeOptions } from "./quantize.js";
-export { serve, type ServeOptions, type Server } from "./server.js";
+export { serve, type ServeOptions, type Server, type RequestLogEntry } from "./server.js";
 export { serveRpc, type RpcServerOptions, type RpcServer } from "./rpc.js";

@@ -7,13 +7,16 @@
 // naming the keyword, never ignored; annotations (title, description, default, ...) are ignored.
 // Properties come in the schema's order, the required ones always, the others when the model
 // writes them; without additionalProperties: true an object has only the properties listed (as
-// OpenAI's strict mode asks). The rules of primitives follow llama.cpp's json-schema-to-grammar.
+// OpenAI's strict mode asks). The rules of primitives follow llama.cpp's json-schema-to-grammar,
+// but for whitespace (see space).
 import { SpecdecError } from "./errors.js";
 
 type Schema = boolean | { [key: string]: unknown };
 
 const PRIMITIVES: Record<string, string> = {
-  space: `| " " | "\\n"{1,2} [ \\t]{0,20}`,
+  // one space, or a new line indented by up to 20 spaces (llama.cpp's also allows two new lines
+  // and tabs, which small models fill with runs of whitespace)
+  space: `| " " | "\\n" [ ]{0,20}`,
   boolean: `("true" | "false") space`,
   char: `[^"\\\\\\x7F\\x00-\\x1F] | [\\\\] (["\\\\bfnrt] | "u" [0-9a-fA-F]{4})`,
   "decimal-part": `[0-9]{1,16}`,

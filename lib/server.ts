@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 
 import { chatPrompt } from "./chat.js";
 import { SpecdecError } from "./errors.js";
+import { jsonSchemaToGrammar } from "./json-schema.js";
 import type { ChatMessage, Model } from "./model.js";
 import type { GenerateOptions, SessionOptions } from "./options.js";
 import type { GenerationStats, Session } from "./session.js";
@@ -46,6 +47,19 @@ export interface ServeOptions {
   apiKey?: string;
   /** Most connections open at once; further ones are closed at once (default 256). */
   maxConnections?: number;
+  /** Called when a request has been answered (e.g. to log it): `specdec serve` prints a line each. */
+  onRequest?: (entry: RequestLogEntry) => void;
+}
+
+/** What {@link ServeOptions.onRequest} is told of a request. */
+export interface RequestLogEntry {
+  method: string;
+  path: string;
+  status: number;
+  /** From the request's arrival to the end of the answer. */
+  ms: number;
+  /** Of a generation: its figures. */
+  stats?: GenerationStats;
 }
 
 /** A running server. */
@@ -69,11 +83,25 @@ class HttpError extends Error {
 
 type Body = Record<string, unknown>;
 
+// The fields a request may have: anything else is a 400 naming it, never silently ignored.
+const COMMON_FIELDS = [
+  "model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p",
+  "repeat_penalty", "frequency_penalty", "presence_penalty", "seed", "stop", "n", "user", "metadata", "store",
+  "response_format", "grammar",
+];
+const FIELDS = {
+  chat: new Set([...COMMON_FIELDS, "messages", "tool_choice", "parallel_tool_calls"]),
+  completions: new Set([...COMMON_FIELDS, "prompt", "echo", "suffix", "best_of"]),
+};
+
 /**
- * What a request's JSON may say, checked; unknown fields are ignored, as OpenAI's clients send many.
- * Without max_tokens the answer may fill the room the prompt leaves in the context.
+ * What a request's JSON may say, checked. Without max_tokens the answer may fill the room the
+ * prompt leaves in the context.
  */
-function generateOptions(body: Body): GenerateOptions {
+function generateOptions(body: Body, chat: boolean): GenerateOptions {
+  for (const key of Object.keys(body)) {
+    if (!FIELDS[chat ? "chat" : "completions"].has(key)) throw new HttpError(400, `${key} is not supported by this server`, key);
+  }
   const num = (key: string, lo: number, hi: number): number | undefined => {
     const x = body[key];
     if (x === undefined || x === null) return undefined;
@@ -85,21 +113,60 @@ function generateOptions(body: Body): GenerateOptions {
     if (x !== undefined && !Number.isInteger(x)) throw new HttpError(400, `${key} must be an integer`, key);
     return x;
   };
+  const only = (key: string, allowed: unknown[], what: string) => {
+    if (body[key] !== undefined && body[key] !== null && !allowed.includes(body[key])) throw new HttpError(400, `${key}: ${what}`, key);
+  };
   let stop = body.stop;
   if (typeof stop === "string") stop = [stop];
   if (stop !== undefined && stop !== null && (!Array.isArray(stop) || stop.length > 4 || stop.some((s) => typeof s !== "string" || s === ""))) {
     throw new HttpError(400, "stop must be a string or up to 4 non-empty strings", "stop");
   }
   int("n", 1, 1);  // one choice per request
+  int("best_of", 1, 1);
+  only("echo", [false], "echoing the prompt is not supported");
+  only("suffix", [""], "suffix (insertion) is not supported");
+  only("tool_choice", ["none"], "tools are not supported");
+  only("parallel_tool_calls", [false, true], "must be a boolean");
+  // OpenAI's seeds are any integer (-1 or none: random); the sampler's are 32-bit.
+  const seed = int("seed", -(2 ** 53), 2 ** 53);
   return {
     maxTokens: int("max_completion_tokens", 1, 1 << 20) ?? int("max_tokens", 1, 1 << 20),
     temperature: num("temperature", 0, 2) ?? 1,
     topP: num("top_p", 0, 1),
-    seed: int("seed", -(2 ** 53), 2 ** 53),
+    topK: int("top_k", 0, 1 << 20),
+    minP: num("min_p", 0, 1),
+    repeatPenalty: num("repeat_penalty", 0, 10),
+    seed: seed === undefined || seed === -1 ? undefined : ((seed % 2 ** 32) + 2 ** 32) % 2 ** 32,
     frequencyPenalty: num("frequency_penalty", -2, 2),
     presencePenalty: num("presence_penalty", -2, 2),
     stop: (stop as string[] | undefined) ?? undefined,
+    ...structure(body),
   };
+}
+
+/** response_format (json_object, json_schema) and grammar (GBNF, as llama.cpp's server takes it). */
+function structure(body: Body): Pick<GenerateOptions, "grammar" | "jsonSchema"> {
+  const format = body.response_format as { type?: unknown; json_schema?: { schema?: unknown } } | undefined | null;
+  if (body.grammar !== undefined && body.grammar !== null) {
+    if (typeof body.grammar !== "string" || body.grammar === "") throw new HttpError(400, "grammar must be a GBNF grammar (a string)", "grammar");
+    if (format && format.type !== "text") throw new HttpError(400, "give grammar or response_format, not both", "grammar");
+    return { grammar: body.grammar };
+  }
+  if (format === undefined || format === null) return {};
+  if (typeof format !== "object") throw new HttpError(400, "response_format must be an object", "response_format");
+  if (format.type === "text") return {};
+  if (format.type === "json_object") return { jsonSchema: { type: "object" } };
+  if (format.type === "json_schema") {
+    const schema = format.json_schema?.schema;
+    if (!schema || typeof schema !== "object") throw new HttpError(400, "response_format.json_schema.schema must be a JSON Schema object", "response_format");
+    try {
+      jsonSchemaToGrammar(schema);
+    } catch (err) {
+      throw new HttpError(400, `response_format: ${(err as Error).message}`, "response_format");
+    }
+    return { jsonSchema: schema };
+  }
+  throw new HttpError(400, "response_format.type must be text, json_object or json_schema", "response_format");
 }
 
 function chatMessages(body: Body): ChatMessage[] {
@@ -207,7 +274,10 @@ function sendJson(res: http.ServerResponse, status: number, value: unknown, head
 export async function serve(model: Model, options: ServeOptions = {}): Promise<Server> {
   const o = v.optionsObject("options", options, {
     name: true, host: true, port: true, session: true, maxBodyBytes: true, corsOrigins: true, allowedHosts: true, apiKey: true, maxConnections: true,
+    onRequest: true,
   });
+  if (o.port !== undefined) v.integer("options.port", o.port, 0, 65535);
+  const onRequest = v.maybe(o.onRequest, (x) => v.func("options.onRequest", x)) as ServeOptions["onRequest"];
   if (o.corsOrigins !== undefined) v.stringArray("options.corsOrigins", o.corsOrigins);
   if (o.allowedHosts !== undefined) v.stringArray("options.allowedHosts", o.allowedHosts);
   if (o.apiKey !== undefined && v.string("options.apiKey", o.apiKey) === "") throw new SpecdecError("INVALID_ARGUMENT", "options.apiKey must not be empty");
@@ -220,7 +290,7 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
   const running = new Set<AbortController>();
 
   // Runs one generation when the ones before it are done; `onChunk` streams, `signal` aborts.
-  const generate = (prompt: string, opts: GenerateOptions, signal: AbortSignal, onChunk?: (text: string) => void) => {
+  const generate = (prompt: string | number[], opts: GenerateOptions, signal: AbortSignal, res: http.ServerResponse, onChunk?: (text: string) => void) => {
     const turn = queue.then(async () => {
       if (signal.aborted) throw new SpecdecError("ABORTED", "the client went away");
       let text = "";
@@ -228,7 +298,9 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
         text += chunk.text;
         if (chunk.text) onChunk?.(chunk.text);
       }
-      return { text, stats: session.stats };
+      const stats = session.stats;
+      generated.set(res, stats);
+      return { text, stats };
     });
     queue = turn.catch(() => {});
     return turn;
@@ -255,24 +327,30 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     }
     if (req.method === "GET" && url.pathname === "/health") return sendJson(res, 200, { status: "ok" }, cors);
     if (!authorized(req)) throw new HttpError(401, "a valid API key is required (Authorization: Bearer <key>)", null, "authentication_error");
-    if (req.method === "GET" && url.pathname === "/v1/models") {
-      return sendJson(res, 200, { object: "list", data: [{ id: name, object: "model", created, owned_by: "specdec" }] }, cors);
+    const modelEntry = { id: name, object: "model", created, owned_by: "specdec" };
+    if (req.method === "GET" && url.pathname === "/v1/models") return sendJson(res, 200, { object: "list", data: [modelEntry] }, cors);
+    if (req.method === "GET" && url.pathname.startsWith("/v1/models/")) {
+      const id = decodeURIComponent(url.pathname.slice("/v1/models/".length));
+      if (id !== name) throw new HttpError(404, `the model ${JSON.stringify(id)} does not exist; this server has ${JSON.stringify(name)}`, "model", "invalid_request_error");
+      return sendJson(res, 200, modelEntry, cors);
     }
     const chat = url.pathname === "/v1/chat/completions";
     if (!chat && url.pathname !== "/v1/completions") throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
     if (req.method !== "POST") throw new HttpError(405, `${url.pathname} takes POST`);
     const body = await readBody(req, limit);
-    const opts = generateOptions(body);
-    let prompt: string;
+    const opts = generateOptions(body, chat);
+    let prompt: string | number[];
     if (chat) {
       const chatText = chatPrompt(model, chatMessages(body));
       prompt = chatText.prompt;
       opts.stop = [...(opts.stop ?? []), ...chatText.stop];
       opts.addBos = chatText.addBos;
     } else {
-      const p = Array.isArray(body.prompt) && body.prompt.length === 1 ? body.prompt[0] : body.prompt;
-      if (typeof p !== "string") throw new HttpError(400, "prompt must be a string (one prompt per request)", "prompt");
-      prompt = p;
+      // a string or token ids, alone or as the only entry of a list
+      const p = Array.isArray(body.prompt) && body.prompt.length === 1 && typeof body.prompt[0] !== "number" ? body.prompt[0] : body.prompt;
+      if (Array.isArray(p) && p.length > 0 && p.every((t) => Number.isInteger(t))) prompt = p as number[];
+      else if (typeof p === "string") prompt = p;
+      else throw new HttpError(400, "prompt must be a string or an array of token ids (one prompt per request)", "prompt");
     }
     const id = `${chat ? "chatcmpl" : "cmpl"}-${randomUUID()}`;
     const object = chat ? "chat.completion" : "text_completion";
@@ -290,7 +368,7 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
         if (chat) event({ delta: { role: "assistant", content: "" }, finish_reason: null });
         let result;
         try {
-          result = await generate(prompt, opts, controller.signal, (text) =>
+          result = await generate(prompt, opts, controller.signal, res, (text) =>
             event(chat ? { delta: { content: text }, finish_reason: null } : { text, finish_reason: null, logprobs: null }),
           );
         } catch (err) {
@@ -304,7 +382,7 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
         });
         res.end("data: [DONE]\n\n");
       } else {
-        const { text, stats } = await generate(prompt, opts, controller.signal);
+        const { text, stats } = await generate(prompt, opts, controller.signal, res);
         const choice = chat
           ? { index: 0, message: { role: "assistant", content: text }, finish_reason: finishReason(stats), logprobs: null }
           : { index: 0, text, finish_reason: finishReason(stats), logprobs: null };
@@ -315,7 +393,19 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     }
   }
 
+  const generated = new WeakMap<http.ServerResponse, GenerationStats>();
   const server = http.createServer((req, res) => {
+    if (onRequest) {
+      const start = performance.now();
+      res.once("close", () => {
+        const entry = { method: req.method ?? "", path: (req.url ?? "").split("?")[0], status: res.statusCode, ms: performance.now() - start, stats: generated.get(res) };
+        try {
+          onRequest(entry);
+        } catch {
+          // a logger's failure is not the client's
+        }
+      });
+    }
     handle(req, res).catch((err) => {
       if (res.headersSent) return void res.end();
       if (err instanceof HttpError) {

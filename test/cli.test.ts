@@ -1,5 +1,7 @@
 // The command line, run as a user would: a child process of `specdec generate`.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import net from "node:net";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -114,6 +116,27 @@ describe("specdec CLI", () => {
     expect(r.stderr).toMatch(/--model and --prompt are required/);
     expect(run("frobnicate").status).toBe(2);
     expect(run("generate", "-m", MAIN, "-p", "x", "-n", "lots").stderr).toMatch(/--max-tokens must be a number/);
+  });
+
+  it("serve: a port out of range or in use is one clear line, not a stack trace", async () => {
+    const range = run("serve", "-m", MAIN, "--port", "99999");
+    expect(range.status).toBe(2);
+    expect(range.stderr).toMatch(/--port takes a port number from 0 to 65535, not 99999/);
+    const blocker = net.createServer().listen(0, "127.0.0.1");
+    await once(blocker, "listening");
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const busy = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [cli, "serve", "-m", MAIN, "--port", String(port), "-c", "256"], { stdio: ["ignore", "pipe", "pipe"] });
+        let stderr = "";
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("close", (status) => resolve({ status, stderr }));
+      });
+      expect(busy.status).toBe(1);
+      expect(busy.stderr.trim()).toBe(`specdec: port ${port} is in use on 127.0.0.1 (another server?); choose another with --port`);
+    } finally {
+      blocker.close();
+    }
   });
 
   it("a missing model is a clear error, not a crash", () => {

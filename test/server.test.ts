@@ -110,6 +110,61 @@ describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {
     }
   });
 
+  it("structured output: response_format json_schema and json_object give JSON that parses and matches, with speculation figures", async () => {
+    const schema = {
+      type: "object",
+      properties: { name: { type: "string", maxLength: 30 }, arguments: { type: "array", items: { type: "string" }, maxItems: 3 }, lines: { type: "integer" } },
+      required: ["name", "arguments", "lines"],
+      additionalProperties: false,
+    };
+    const r = await client.chat.completions.create({
+      model: "main",
+      messages: [{ role: "user", content: "Describe the function os.path.join as JSON." }],
+      temperature: 0,
+      max_tokens: 120,
+      response_format: { type: "json_schema", json_schema: { name: "function", schema, strict: true } },
+    });
+    expect(r.choices[0].finish_reason).toBe("stop");
+    const value = JSON.parse(r.choices[0].message.content!);
+    expect(Object.keys(value).sort()).toEqual(["arguments", "lines", "name"]);
+    expect(typeof value.name).toBe("string");
+    expect(Number.isInteger(value.lines)).toBe(true);
+    expect((r.usage as unknown as { speculation: { drafted_tokens: number } }).speculation.drafted_tokens).toBeGreaterThanOrEqual(0);
+    const any = await client.completions.create({ model: "main", prompt: "config = ", temperature: 0, max_tokens: 60, response_format: { type: "json_object" } } as never);
+    const text = (any as unknown as { choices: { text: string; finish_reason: string }[] }).choices[0];
+    if (text.finish_reason === "stop") expect(typeof JSON.parse(text.text)).toBe("object");
+    else expect(text.text.trimStart().startsWith("{")).toBe(true);
+  });
+
+  it("takes top_k, min_p, repeat_penalty, seed -1, token-id prompts and /v1/models/{id}", async () => {
+    const ids = await model.tokenize(PROMPTS[0]);
+    const byIds = await client.completions.create({ model: "main", prompt: ids, max_tokens: 24, temperature: 0 });
+    expect(byIds.choices[0].text).toBe(expected.get(PROMPTS[0]));
+    const nested = await client.completions.create({ model: "main", prompt: [ids] as never, max_tokens: 24, temperature: 0 });
+    expect(nested.choices[0].text).toBe(expected.get(PROMPTS[0]));
+    const sampled = await client.completions.create({ model: "main", prompt: PROMPTS[1], max_tokens: 8, seed: -1, top_k: 5, min_p: 0.1, repeat_penalty: 1.1 } as never);
+    expect((sampled as unknown as { usage: { completion_tokens: number } }).usage.completion_tokens).toBeGreaterThan(0);
+    expect((await client.models.retrieve("main")).id).toBe("main");
+    await expect(client.models.retrieve("gpt-4")).rejects.toMatchObject({ status: 404 });
+  });
+
+  it("refuses what it does not do with a 400 naming it", async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ tools: [{ type: "function", function: { name: "f" } }] }, "tools"],
+      [{ logprobs: true }, "logprobs"],
+      [{ n: 2 }, "n"],
+      [{ logit_bias: { "1": 5 } }, "logit_bias"],
+      [{ response_format: { type: "xml" } }, "response_format"],
+      [{ response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", pattern: "a+" } } } }, "response_format"],
+      [{ tool_choice: "auto" }, "tool_choice"],
+    ];
+    for (const [extra, param] of cases) {
+      const err = await client.chat.completions.create({ model: "main", messages: [{ role: "user", content: "hi" }], max_tokens: 4, ...extra } as never).catch((e) => e);
+      expect(err, param).toBeInstanceOf(OpenAI.BadRequestError);
+      expect(err.param).toBe(param);
+    }
+  });
+
   it("rejects bad requests with OpenAI-style errors", async () => {
     const post = (path: string, body: string, type = "application/json") =>
       fetch(`${server.url}${path}`, { method: "POST", headers: { "content-type": type }, body });
