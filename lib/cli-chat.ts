@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 
 import { SpecdecError } from "./errors.js";
 import type { Model } from "./model.js";
-import { SESSION_FLAGS, USAGE, UsageError, modelsFromFlags, num } from "./cli-flags.js";
+import { SESSION_FLAGS, UsageError, checkGenerateFlags, modelsFromFlags, num, usage } from "./cli-flags.js";
 
 const GREEN = "\x1b[32m";
 const DIM = "\x1b[2m";
@@ -56,8 +56,13 @@ export async function chatCommand(args: string[]): Promise<void> {
       seed: { type: "string" },
     },
   });
-  if (values.help) return void console.log(USAGE);
+  if (values.help) return void console.log(usage("chat"));
   if (!values.model) throw new UsageError("--model is required");
+  const options = checkGenerateFlags({
+    maxTokens: num("max-tokens", values["max-tokens"]),
+    temperature: num("temp", values.temp),
+    seed: num("seed", values.seed),
+  });
   const { model, draft, session: sessionOptions } = await modelsFromFlags(values, true);
   const chat = await model.createChat({ ...sessionOptions, system: values.system }).catch((err) => {
     draft?.dispose();
@@ -83,12 +88,7 @@ export async function chatCommand(args: string[]): Promise<void> {
       const write = colorWriter(model, values.color ?? false);
       const dropped = chat.droppedTurns;
       try {
-        for await (const chunk of chat.send(line, {
-          maxTokens: num("max-tokens", values["max-tokens"]),
-          temperature: num("temp", values.temp),
-          seed: num("seed", values.seed),
-          signal: controller.signal,
-        })) {
+        for await (const chunk of chat.send(line, { ...options, signal: controller.signal })) {
           write(chunk);
         }
       } catch (err) {

@@ -3,7 +3,8 @@
 import { openDatastore } from "./datastore.js";
 import { setNumerics, type Numerics } from "./config.js";
 import { loadModel, type LoadModelOptions, type Model } from "./model.js";
-import type { DrafterOptions, SessionOptions } from "./options.js";
+import { SpecdecError } from "./errors.js";
+import { generationRequest, type DrafterOptions, type GenerateOptions, type SessionOptions } from "./options.js";
 
 export const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [options]
        specdec chat -m <model.gguf> [--system <text>] [--color] [options]
@@ -17,7 +18,9 @@ chat: an interactive chat with the model's chat template (a base model without o
 "User: / Assistant:" transcript); after each answer a line with tokens/s, the share of drafted
 tokens kept and tokens per main-model step; --color shows tokens a drafter guessed (and the main
 model kept) in green, the main model's own in the default colour. /exit or Ctrl-D ends it,
-Ctrl-C stops an answer.
+Ctrl-C stops an answer. When the history no longer fits the context, the oldest turns are dropped
+(the system prompt stays). Turns piped in on standard input (one line each) get no prompts, and
+the chat ends with the input.
 
 serve: an OpenAI-compatible server (/v1/completions, /v1/chat/completions, /v1/models, /health)
 on this machine only unless --host says otherwise; requests take turns on one session. Web pages
@@ -55,7 +58,8 @@ client holding nothing that stays silent --idle-timeout ms (default 30000) is di
 
 options:
   -m, --model <file>      GGUF model (required)
-  -p, --prompt <text>     prompt text (generate: required)
+  -p, --prompt <text>     prompt text (generate: this, -f, or standard input when it is not a terminal)
+  -f, --file <file>       the prompt from a file (generate)
   -d, --draft <file>      draft model for speculative decoding (same vocabulary)
       --draft-max <n>     most tokens the draft model drafts per round (default 4)
       --lookup            the lookup drafter: it drafts from the prompt and the output (on by default)
@@ -77,10 +81,30 @@ options:
       --top-p <p>         (default 0.95)
       --min-p <p>         (default 0.05)
       --seed <n>          sampler seed (default random)
-  -c, --ctx <n>           context size (default: the model's)
+  -c, --ctx <n>           context size (default: the model's training context, at most 4096)
   -t, --threads <n>       CPU threads (default: available processors, at most 8)
       --numerics <mode>   exact (default) or fast
   -h, --help              this text`;
+
+/**
+ * The help of one command: its synopsis, its paragraph and (for the commands that load a model)
+ * the options; without a command, the synopses of all and how to get more.
+ */
+export function usage(command?: string): string {
+  const [head, ...rest] = USAGE.split("\n\n");
+  const synopsis = head.split("\n");
+  if (!command) return `${head}\n       specdec --version\n\nspecdec <command> --help tells more of each command.`;
+  const lines: string[] = [];
+  for (let i = 0; i < synopsis.length; i++) {
+    if (!synopsis[i].replace("usage:", "").trim().startsWith(`specdec ${command} `)) continue;
+    lines.push(`usage: ${synopsis[i].replace("usage:", "").trim()}`);
+    while (synopsis[i + 1]?.startsWith("      ") && !synopsis[i + 1].trim().startsWith("specdec")) lines.push(synopsis[++i]);
+  }
+  const paragraph = rest.find((p) => p.startsWith(`${command}:`));
+  const options = rest.find((p) => p.startsWith("options:"));
+  return [lines.join("\n"), paragraph, MODEL_COMMANDS.has(command) ? options : undefined].filter(Boolean).join("\n\n");
+}
+const MODEL_COMMANDS = new Set(["generate", "chat", "serve", "bench"]);
 
 /** A command line the commands cannot run: its message is printed with a pointer to --help. */
 export class UsageError extends Error {}
@@ -134,6 +158,29 @@ export interface SessionFlags {
   ctx?: string;
   threads?: string;
   numerics?: string;
+}
+
+const FLAG_OF: Record<string, string> = {
+  maxTokens: "--max-tokens", temperature: "--temp", topK: "--top-k", topP: "--top-p", minP: "--min-p", seed: "--seed",
+};
+
+/** Checks generation options made of flags before any model loads, in the flags' own names. */
+export function checkGenerateFlags(options: GenerateOptions): GenerateOptions {
+  try {
+    generationRequest("x", options);
+  } catch (err) {
+    if (!(err instanceof SpecdecError)) throw err;
+    const name = err.message.split(" ")[0];
+    throw new UsageError(FLAG_OF[name] ? `${FLAG_OF[name]}${err.message.slice(name.length)}` : err.message);
+  }
+  return options;
+}
+
+/** A whole number from lo to hi, or undefined. */
+function count(name: string, s: string | undefined, lo: number, hi: number): number | undefined {
+  const n = num(name, s);
+  if (n !== undefined && (!Number.isInteger(n) || n < lo || n > hi)) throw new UsageError(`--${name} must be a whole number from ${lo} to ${hi}, got "${s}"`);
+  return n;
 }
 
 /** Loads a model, drawing a progress bar on stderr when it is a terminal. */
@@ -192,16 +239,26 @@ async function draftersFromFlags(values: SessionFlags): Promise<DrafterOptions[]
 
 /** Loads the models the flags name; the caller disposes them. */
 export async function modelsFromFlags(values: SessionFlags, progress = false): Promise<{ model: Model; draft?: Model; session: SessionOptions }> {
+  // every flag checked before a model loads
+  if (values.numerics !== undefined && values.numerics !== "exact" && values.numerics !== "fast") {
+    throw new UsageError(`--numerics must be exact or fast, got "${values.numerics}"`);
+  }
+  const contextSize = count("ctx", values.ctx, 16, 1 << 24);
+  const threads = count("threads", values.threads, 1, 1024);
+  const draftMax = count("draft-max", values["draft-max"], 1, 63);
+  if (draftMax !== undefined && !values.draft) throw new UsageError("--draft-max needs a draft model (-d)");
+  const rpc = rpcOptions(values);
+  const drafters = await draftersFromFlags(values);
   if (values.numerics) setNumerics(values.numerics as Numerics);
-  const model = await loadWithProgress(values.model as string, progress, rpcOptions(values));
+  const model = await loadWithProgress(values.model as string, progress, rpc);
   let draft: Model | undefined;
   try {
     draft = values.draft ? await loadWithProgress(values.draft, progress) : undefined;
     const session: SessionOptions = {
-      contextSize: num("ctx", values.ctx),
-      threads: num("threads", values.threads),
-      draft: draft ? { model: draft, maxTokens: num("draft-max", values["draft-max"]), adaptive: values["fixed-draft"] ? false : undefined } : undefined,
-      drafters: await draftersFromFlags(values),
+      contextSize,
+      threads,
+      draft: draft ? { model: draft, maxTokens: draftMax, adaptive: values["fixed-draft"] ? false : undefined } : undefined,
+      drafters,
     };
     return { model, draft, session };
   } catch (err) {

@@ -2,10 +2,11 @@
 // The specdec command line: `generate` streams a completion and prints the speed at the end,
 // `chat` talks, `serve` runs the OpenAI-compatible server, `datastore build` makes a retrieval
 // datastore, `bench` compares decoding with and without drafters (and other tools) in a report.
+import fs from "node:fs";
 import { parseArgs } from "node:util";
 
 import { chatCommand } from "./cli-chat.js";
-import { modelsFromFlags, num, rpcOptions, SESSION_FLAGS, USAGE, UsageError } from "./cli-flags.js";
+import { checkGenerateFlags, modelsFromFlags, num, rpcOptions, SESSION_FLAGS, usage, UsageError } from "./cli-flags.js";
 import { BenchInputError, runSuite } from "./bench/suite.js";
 import { buildDatastore } from "./datastore.js";
 import { SpecdecError } from "./errors.js";
@@ -20,7 +21,7 @@ async function datastoreCommand(args: string[]): Promise<void> {
     allowPositionals: true,
     options: { model: { type: "string", short: "m" }, out: { type: "string", short: "o" }, rebuild: { type: "boolean" }, help: { type: "boolean", short: "h" } },
   });
-  if (values.help) return void console.log(USAGE);
+  if (values.help) return void console.log(usage("datastore"));
   const [action, ...files] = positionals;
   if (action !== "build") throw new UsageError(`datastore: unknown action "${action ?? ""}" (build)`);
   if (!values.model || !values.out || files.length === 0) throw new UsageError("datastore build needs files or folders, --model and --out");
@@ -66,7 +67,7 @@ async function serveCommand(args: string[]): Promise<void> {
       "api-key": { type: "string" },
     },
   });
-  if (values.help) return void console.log(USAGE);
+  if (values.help) return void console.log(usage("serve"));
   if (!values.model) throw new UsageError("--model is required");
   const port = num("port", values.port);
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`--port takes a port number from 0 to 65535, not ${values.port}`);
@@ -103,6 +104,7 @@ async function generate(args: string[]): Promise<void> {
     options: {
       ...SESSION_FLAGS,
       prompt: { type: "string", short: "p" },
+      file: { type: "string", short: "f" },
       "max-tokens": { type: "string", short: "n", default: "128" },
       temp: { type: "string" },
       "top-k": { type: "string" },
@@ -111,23 +113,35 @@ async function generate(args: string[]): Promise<void> {
       seed: { type: "string" },
     },
   });
-  if (values.help) return void console.log(USAGE);
-  if (!values.model || values.prompt === undefined) throw new UsageError("--model and --prompt are required");
+  if (values.help) return void console.log(usage("generate"));
+  if (!values.model) throw new UsageError("--model is required");
+  if (values.prompt !== undefined && values.file !== undefined) throw new UsageError("give --prompt or --file, not both");
+  if (values.prompt === undefined && values.file === undefined && process.stdin.isTTY) {
+    throw new UsageError("a prompt is required: --prompt <text>, --file <file>, or on standard input");
+  }
+  const options = checkGenerateFlags({
+    maxTokens: num("max-tokens", values["max-tokens"]),
+    temperature: num("temp", values.temp),
+    topK: num("top-k", values["top-k"]),
+    topP: num("top-p", values["top-p"]),
+    minP: num("min-p", values["min-p"]),
+    seed: num("seed", values.seed),
+  });
+  let prompt = values.prompt;
+  if (prompt === undefined) {
+    try {
+      prompt = fs.readFileSync(values.file ?? 0, "utf8");  // 0: standard input
+    } catch (err) {
+      throw new CommandError(`cannot read the prompt from ${values.file ?? "standard input"}: ${(err as Error).message}`);
+    }
+  }
   const { model, draft, session: sessionOptions } = await modelsFromFlags(values);
   try {
     const session = await model.createSession(sessionOptions);
     const controller = new AbortController();
     process.once("SIGINT", () => controller.abort());
-    process.stdout.write(values.prompt);
-    for await (const chunk of session.generate(values.prompt, {
-      maxTokens: num("max-tokens", values["max-tokens"]),
-      temperature: num("temp", values.temp),
-      topK: num("top-k", values["top-k"]),
-      topP: num("top-p", values["top-p"]),
-      minP: num("min-p", values["min-p"]),
-      seed: num("seed", values.seed),
-      signal: controller.signal,
-    })) {
+    process.stdout.write(prompt);
+    for await (const chunk of session.generate(prompt, { ...options, signal: controller.signal })) {
       process.stdout.write(chunk.text);
     }
     const s = session.stats;
@@ -166,7 +180,7 @@ async function benchCommand(args: string[]): Promise<void> {
       "node-llama-cpp-prompts": { type: "string" },
     },
   });
-  if (values.help) return void console.log(USAGE);
+  if (values.help) return void console.log(usage("bench"));
   if (!values.model || !values.prompts) throw new UsageError("bench needs --model and --prompts");
   if (values["no-lookup"]) throw new UsageError("bench always compares lookup; --no-lookup does not apply");
   if (values.numerics) setNumerics(values.numerics as Numerics);
@@ -224,7 +238,7 @@ async function rpcServerCommand(args: string[]): Promise<void> {
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help) return void console.log(USAGE);
+  if (values.help) return void console.log(usage("rpc-server"));
   if (values.numerics) setNumerics(values.numerics as Numerics);
   const loopback = isLoopback(values.host);
   const token = values.token ?? process.env.SPECDEC_RPC_TOKEN ?? "";
@@ -253,6 +267,11 @@ async function rpcServerCommand(args: string[]): Promise<void> {
 
 class CommandError extends Error {}
 
+function version(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return `specdec ${pkg.version}`;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -262,12 +281,14 @@ async function main(argv: string[]): Promise<number> {
     else if (command === "datastore") await datastoreCommand(rest);
     else if (command === "bench") await benchCommand(rest);
     else if (command === "rpc-server") await rpcServerCommand(rest);
-    else if (command === undefined || command === "-h" || command === "--help" || command === "help") console.log(USAGE);
+    else if (command === "-v" || command === "--version" || command === "version") console.log(version());
+    else if (command === undefined || command === "-h" || command === "--help" || command === "help") console.log(usage(rest[0]));
     else throw new UsageError(`unknown command "${command}"`);
     return 0;
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`specdec: ${(err as Error).message}\n\n${USAGE}`);
+      const known = ["generate", "chat", "serve", "datastore", "bench", "rpc-server"].includes(command);
+      console.error(`specdec: ${(err as Error).message}\n${known ? `specdec ${command} --help lists its options.` : usage()}`);
       return 2;
     }
     if (err instanceof SpecdecError) {

@@ -110,12 +110,44 @@ describe("specdec CLI", () => {
     expect(noTools.stderr).toMatch(/--llama-cpp: no llama-completion in/);
   });
 
-  it("usage errors exit with 2 and the usage text", () => {
+  it("usage errors exit with 2 and point to the command's help; flags are checked before a model loads", () => {
     const r = run("generate", "-p", "x");
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--model and --prompt are required/);
+    expect(r.stderr).toBe("specdec: --model is required\nspecdec generate --help lists its options.\n");
     expect(run("frobnicate").status).toBe(2);
-    expect(run("generate", "-m", MAIN, "-p", "x", "-n", "lots").stderr).toMatch(/--max-tokens must be a number/);
+    // a model that does not exist: the flag's error comes first, in the flag's own name
+    const missing = "/nonexistent/model.gguf";
+    expect(run("generate", "-m", missing, "-p", "x", "-n", "lots").stderr).toMatch(/--max-tokens must be a number/);
+    expect(run("generate", "-m", missing, "-p", "x", "--temp=-1").stderr).toMatch(/^specdec: --temp must be a number from 0 to 100, got -1/);
+    expect(run("chat", "-m", missing, "--top-k", "x").status).toBe(2);
+    expect(run("serve", "-m", missing, "-c", "5").stderr).toMatch(/--ctx must be a whole number from 16/);
+    expect(run("generate", "-m", missing, "-p", "x", "--numerics", "quick").stderr).toMatch(/--numerics must be exact or fast/);
+  });
+
+  it("--version, and each command's own help", () => {
+    expect(run("--version").stdout).toMatch(/^specdec \d+\.\d+\.\d+\n$/);
+    const top = run("--help").stdout;
+    expect(top).toMatch(/specdec <command> --help/);
+    expect(top.split("\n").length).toBeLessThan(15);
+    const chat = run("chat", "--help").stdout;
+    expect(chat).toMatch(/^usage: specdec chat /);
+    expect(chat).toMatch(/--system|oldest turns are dropped/);
+    expect(chat).not.toMatch(/rpc-server:/);
+    const rpc = run("rpc-server", "--help").stdout;
+    expect(rpc).toMatch(/^usage: specdec rpc-server/);
+    expect(rpc).not.toMatch(/--draft-max/);
+  });
+
+  it("generate reads the prompt from a file or standard input", () => {
+    const file = path.join(tempDir(), "prompt.txt");
+    fs.writeFileSync(file, "def fibonacci(n):");
+    const fromFile = run("generate", "-m", MAIN, "-f", file, "-n", "8", "--temp", "0");
+    expect(fromFile.status).toBe(0);
+    expect(fromFile.stdout.startsWith("def fibonacci(n):")).toBe(true);
+    const fromStdin = spawnSync(process.execPath, [cli, "generate", "-m", MAIN, "-n", "8", "--temp", "0"], { input: "def fibonacci(n):", encoding: "utf8" });
+    expect(fromStdin.status).toBe(0);
+    expect(fromStdin.stdout).toBe(fromFile.stdout);
+    expect(run("generate", "-m", MAIN, "-f", "/nonexistent/prompt.txt").stderr).toMatch(/cannot read the prompt from \/nonexistent\/prompt.txt/);
   });
 
   it("serve: a port out of range or in use is one clear line, not a stack trace", async () => {
