@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 
 import { SpecdecError } from "./errors.js";
 import type { Model } from "./model.js";
-import { SESSION_FLAGS, UsageError, checkGenerateFlags, modelsFromFlags, num, usage } from "./cli-flags.js";
+import { SESSION_FLAGS, UsageError, checkGenerateFlags, draftModelIdle, modelsFromFlags, num, usage } from "./cli-flags.js";
 
 const GREEN = "\x1b[32m";
 const DIM = "\x1b[2m";
@@ -108,7 +108,9 @@ export async function chatCommand(args: string[]): Promise<void> {
       const room = droppedNow > 0 ? `, ${droppedNow} oldest turn${droppedNow > 1 ? "s" : ""} dropped to make room` : "";
       const ending = s.stopReason === "aborted" ? ", stopped" : s.stopReason === "contextFull" ? ", the context is full" : "";
       const figures = `[${s.generatedTokens} tokens, ${s.tokensPerSecond.toFixed(1)} tokens/s${drafting}, ${s.tokensPerStep.toFixed(2)} tokens per step${room}${ending}]`;
-      process.stdout.write(`\n${process.stdout.isTTY ? DIM + figures + RESET : figures}\n`);
+      const idle = draftModelIdle(s);
+      const status = idle ? `${figures}\n${idle}` : figures;
+      process.stdout.write(`\n${process.stdout.isTTY ? DIM + status + RESET : status}\n`);
       prompt();
     }
   } finally {

@@ -3,6 +3,7 @@
 import { openDatastore } from "./datastore.js";
 import { setNumerics, type Numerics } from "./config.js";
 import { loadModel, type LoadModelOptions, type Model } from "./model.js";
+import type { GenerationStats } from "./session.js";
 import { SpecdecError } from "./errors.js";
 import { generationRequest, type DrafterOptions, type GenerateOptions, type SessionOptions } from "./options.js";
 
@@ -181,6 +182,16 @@ function count(name: string, s: string | undefined, lo: number, hi: number): num
   const n = num(name, s);
   if (n !== undefined && (!Number.isInteger(n) || n < lo || n > hi)) throw new UsageError(`--${name} must be a whole number from ${lo} to ${hi}, got "${s}"`);
   return n;
+}
+
+/** Why the draft model did not draft in a generation, or null when it did (or there is none). */
+export function draftModelIdle(stats: GenerationStats): string | null {
+  const d = stats.drafters.find((x) => x.name === "draftModel");
+  if (!d || d.proposed > 0 || stats.generatedTokens < 2) return null;
+  if (stats.draftPromptRefusals > 0) {
+    return `the draft model stayed out: evaluating the prompt (${stats.promptTokens - stats.reusedTokens} tokens) with it first would have cost more than its drafts could save in this generation`;
+  }
+  return "the draft model stayed out: other drafters' guesses were expected to be kept more, or drafting with it measured no faster here (--fixed-draft drafts every round)";
 }
 
 /** Loads a model, drawing a progress bar on stderr when it is a terminal. */

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import { parseArgs } from "node:util";
 
 import { chatCommand } from "./cli-chat.js";
-import { checkGenerateFlags, modelsFromFlags, num, rpcOptions, SESSION_FLAGS, usage, UsageError } from "./cli-flags.js";
+import { checkGenerateFlags, draftModelIdle, modelsFromFlags, num, rpcOptions, SESSION_FLAGS, usage, UsageError } from "./cli-flags.js";
 import { BenchInputError, runSuite } from "./bench/suite.js";
 import { buildDatastore } from "./datastore.js";
 import { SpecdecError } from "./errors.js";
@@ -155,6 +155,8 @@ async function generate(args: string[]): Promise<void> {
         `draft: ${s.accepted}/${s.drafted} accepted (${(100 * s.acceptanceRate).toFixed(1)}%; kept/proposed by drafter: ${by}), ` +
           `${s.tokensPerStep.toFixed(2)} tokens per main-model step, drafting ${s.draftMs.toFixed(0)} ms, main model ${s.mainMs.toFixed(0)} ms\n`,
       );
+      const idle = draftModelIdle(s);
+      if (idle) process.stderr.write(`${idle}\n`);
     }
   } finally {
     draft?.dispose();

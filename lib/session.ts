@@ -70,6 +70,11 @@ export interface GenerationStats {
   draftMs: number;
   /** Time spent in main-model evaluations while generating (plain steps and verification). */
   mainMs: number;
+  /**
+   * Rounds in which the draft model stayed out because evaluating the prompt with it first was not
+   * expected to pay for itself in the tokens left (short generations after long prompts).
+   */
+  draftPromptRefusals: number;
   /** Why it ended, or null while none has ended. */
   stopReason: StopReason | null;
 }

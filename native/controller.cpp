@@ -132,7 +132,10 @@ int DraftController::next(size_t catchUp, size_t remaining) {
       k = (tryTurn_ < 2 && shorter != k) || longer == k ? shorter : longer;
     }
   }
-  if (k > 0 && catchUp > 0 && !catchUpPays(catchUp, remaining)) k = 0;
+  if (k > 0 && catchUp > 0 && !catchUpPays(catchUp, remaining)) {
+    k = 0;
+    promptRefusals_++;
+  }
   segmentK_ = k;
   return k;
 }

@@ -58,6 +58,9 @@ class DraftController {
   // or the context); the main model evaluated and kept `tokens` (a token output but still pending
   // is the next round's); `checked` drafts were verified, the first `accepted` of them kept.
   void recordRound(int k, int tokens, double ms, int checked, int accepted);
+  // Rounds so far in which drafting was chosen but the drafter's evaluation of the prompt first
+  // was not expected to pay.
+  int promptRefusals() const { return promptRefusals_; }
 
  private:
   // Whether the drafter's evaluation of catchUp prompt tokens, priced from the main model's
@@ -84,6 +87,7 @@ class DraftController {
   double w_ = 0, sk_ = 0, skk_ = 0, sy_ = 0, sky_ = 0;
   std::vector<double> checked_, accepted_;
   int segmentK_ = 0;
+  int promptRefusals_ = 0;
   int segmentRounds_ = 0;  // of the segment under way, at length segmentK_
   int segmentsSinceTry_ = 0;
   int tryTurn_ = 0;  // which try is next: odd: plain decoding (if drafting's lead is small); 0: shorter; 2: longer

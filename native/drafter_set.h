@@ -69,6 +69,12 @@ class DrafterSet {
   const std::string& name(size_t i) const { return drafters_[i].name; }
   // Candidates (token-tree leaves) the drafters offer in a round, at most.
   int maxLeaves() const { return maxLeaves_; }
+  // Rounds so far in which the draft model stayed out because evaluating the prompt with it first
+  // was not expected to pay.
+  int promptRefusals() const {
+    DraftController* c = draftController_ ? draftController_.get() : draftModel_ ? controller_.get() : nullptr;
+    return c ? c->promptRefusals() : 0;
+  }
   // The lookahead drafter, whose window rides along in the verification batch (null: none).
   LookaheadDrafter* lookahead() const { return lookahead_; }
 

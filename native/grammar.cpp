@@ -36,6 +36,18 @@ void Grammar::mask(float* logits, int32_t nVocab) const {
   }
 }
 
+void Grammar::filter(std::vector<llama_token>& tokens) const {
+  scratch_.resize(tokens.size());
+  for (size_t i = 0; i < tokens.size(); i++) scratch_[i] = {tokens[i], 0.0f, 0.0f};
+  llama_token_data_array array{scratch_.data(), tokens.size(), -1, false};
+  llama_sampler_apply(sampler_.get(), &array);
+  size_t kept = 0;
+  for (size_t i = 0; i < tokens.size(); i++) {
+    if (std::isfinite(scratch_[i].logit)) tokens[kept++] = scratch_[i].id;
+  }
+  tokens.resize(kept);
+}
+
 void Grammar::accept(llama_token token) {
   try {
     llama_sampler_accept(sampler_.get(), token);

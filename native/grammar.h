@@ -24,6 +24,8 @@ class Grammar {
   bool allows(llama_token token) const;
   // Sets the logits of the tokens that may not come next to -infinity (all nVocab of them).
   void mask(float* logits, int32_t nVocab) const;
+  // Keeps, in order, those of `tokens` that may come next.
+  void filter(std::vector<llama_token>& tokens) const;
   // Moves past `token`, which must be allowed and not end the generation.
   void accept(llama_token token);
   // How many of `tokens` in a row, from here, the grammar allows (an end-of-generation token ends

@@ -36,6 +36,7 @@ void SessionCore::decodeRound(StepResult& out) {
   outcome.checked = stats_.drafted - checkedBefore;
   outcome.accepted = stats_.accepted - acceptedBefore;
   drafters_->learn(round.proposal, outcome);
+  stats_.draftPromptRefusals = drafters_->promptRefusals() - refusalsBefore_;
 }
 
 // One token the plain way: evaluate what is pending, then sample.

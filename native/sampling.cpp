@@ -62,15 +62,36 @@ const float* Sampler::constrained(const float* logits, int32_t nVocab, const Gra
   return scratch_.data();
 }
 
+void Sampler::bestAllowed(const float* l, int32_t nVocab, const Grammar& grammar, size_t want,
+                          std::vector<llama_token>& out) {
+  auto better = [l](llama_token a, llama_token b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
+  out.clear();
+  // The best tokens first, in chunks: one grammar check per chunk, most of the vocabulary never.
+  for (size_t considered : {std::max<size_t>(256, 4 * want), (size_t)nVocab}) {
+    considered = std::min(considered, (size_t)nVocab);
+    candidates_.resize(nVocab);
+    std::iota(candidates_.begin(), candidates_.end(), 0);
+    if (considered < (size_t)nVocab) std::nth_element(candidates_.begin(), candidates_.begin() + considered, candidates_.end(), better);
+    std::sort(candidates_.begin(), candidates_.begin() + considered, better);
+    candidates_.resize(considered);
+    grammar.filter(candidates_);
+    if (candidates_.size() >= want || considered == (size_t)nVocab) {
+      candidates_.resize(std::min(candidates_.size(), want));
+      out.swap(candidates_);
+      return;
+    }
+  }
+}
+
 llama_token Sampler::argmax(const float* logits, int32_t nVocab, const std::vector<llama_token>& history,
                             const Grammar* grammar) {
   const float* l = penalized(logits, nVocab, history);
   llama_token best = (llama_token)(std::max_element(l, l + nVocab) - l);  // first maximum, as llama.cpp's greedy
-  // The first maximum, when the grammar allows it, is the first maximum of the allowed tokens too:
-  // the whole vocabulary is masked only when it does not.
+  // The first maximum, when the grammar allows it, is the first maximum of the allowed tokens too.
   if (!grammar || grammar->allows(best)) return best;
-  l = constrained(l, nVocab, *grammar);
-  return (llama_token)(std::max_element(l, l + nVocab) - l);
+  bestAllowed(l, nVocab, *grammar, 1, order_);
+  if (order_.empty()) fail("INVALID_ARGUMENT", "the grammar allows no token here (no token's text can go on with it)");
+  return order_[0];
 }
 
 llama_token Sampler::sample(const float* logits, int32_t nVocab, const std::vector<llama_token>& history,
@@ -91,12 +112,18 @@ void Sampler::distribution(const float* logits, int32_t nVocab, const std::vecto
     return;
   }
   const float* l = penalized(logits, nVocab, history);
-  if (grammar) l = constrained(l, nVocab, *grammar);
   if (nVocab <= 0) return;
+  size_t k = params_.topK > 0 ? std::min<size_t>(params_.topK, nVocab) : nVocab;
+  // Under a grammar, top-k is the k best tokens it allows (found among the best few hundred);
+  // without top-k every logit it does not allow is masked.
+  const bool allowedTopK = grammar && k < (size_t)nVocab;
+  if (grammar && !allowedTopK) l = constrained(l, nVocab, *grammar);
   // top-k: the k largest logits, sorted descending (ties by lower id, so results are stable).
   auto byLogit = [l](llama_token a, llama_token b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
-  size_t k = params_.topK > 0 ? std::min<size_t>(params_.topK, nVocab) : nVocab;
-  if (k < (size_t)nVocab) {
+  if (allowedTopK) {
+    bestAllowed(l, nVocab, *grammar, k, order_);
+    if (order_.empty()) fail("INVALID_ARGUMENT", "the grammar allows no token here (no token's text can go on with it)");
+  } else if (k < (size_t)nVocab) {
     // One pass with a heap of the k best so far (its front is the worst of them): most tokens
     // fail the first comparison, so this costs little more than reading the logits.
     order_.clear();

@@ -52,11 +52,16 @@ class Sampler {
   const float* penalized(const float* logits, int32_t nVocab, const std::vector<llama_token>& history);
   // The logits with those the grammar does not allow at -infinity (a copy).
   const float* constrained(const float* logits, int32_t nVocab, const Grammar& grammar);
+  // The `want` best tokens the grammar allows, best first (by logit, then lower id), found among
+  // the best few hundred before the whole vocabulary is masked. Empty: the grammar allows none.
+  void bestAllowed(const float* logits, int32_t nVocab, const Grammar& grammar, size_t want,
+                   std::vector<llama_token>& out);
 
   SamplingParams params_;
   std::vector<float> scratch_;
   std::vector<int32_t> counts_;
   std::vector<llama_token> order_;
+  std::vector<llama_token> candidates_;
 };
 
 }  // namespace specdec

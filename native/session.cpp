@@ -49,6 +49,7 @@ void SessionCore::begin(GenerationRequest request) {
 // Tokenizes the prompt, checks it against the context, and keeps the longest common prefix of
 // the KV cache (at least one prompt token is evaluated again: its logits start the generation).
 void SessionCore::prepare() {
+  refusalsBefore_ = drafters_->promptRefusals();
   if (request_.promptText) {
     prompt_ = model()->tokenize(*request_.promptText, request_.addBos, request_.parseSpecial);
   } else {

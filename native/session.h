@@ -114,6 +114,7 @@ class SessionCore {
   Phase phase_ = Phase::Idle;
   std::vector<llama_token> prompt_;
   size_t promptDone_ = 0;
+  int refusalsBefore_ = 0;  // the drafters' prompt refusals before this generation
   std::vector<llama_token> history_;        // prompt + generated
   std::vector<llama_token> pending_;          // generated but not yet in the main KV cache
   const float* nextLogits_ = nullptr;        // main logits for the next position (when nothing is pending)

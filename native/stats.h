@@ -26,6 +26,7 @@ struct GenerationStats {
   std::vector<int32_t> acceptedAt;
   double draftMs = 0;
   double mainMs = 0;
+  int32_t draftPromptRefusals = 0;  // rounds the draft model stayed out: evaluating the prompt with it would not pay
   std::string stopReason;  // empty while none has ended
   struct Drafter {
     std::string name;
@@ -59,6 +60,7 @@ struct GenerationStats {
     f("acceptedAt", &GenerationStats::acceptedAt);
     f("draftMs", &GenerationStats::draftMs);
     f("mainMs", &GenerationStats::mainMs);
+    f("draftPromptRefusals", &GenerationStats::draftPromptRefusals);
   }
 
   // Adds another generation's figures (totals).
