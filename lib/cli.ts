@@ -33,6 +33,15 @@ async function datastoreCommand(args: string[]): Promise<void> {
     const store = await buildDatastore(model, { files, path: values.out }, {
       rebuild: values.rebuild,
       onProgress: (p) => {
+        if (p.phase === "list") {
+          if (p.skipped.length === 0) return;
+          const count = (reason: string) => p.skipped.filter((x) => x.reason === reason).length;
+          const parts = [["gitignore", "by .gitignore"], ["folder", ".git or node_modules folders"], ["binary", "binary files"], ["special", "links and other special files"]]
+            .filter(([reason]) => count(reason) > 0)
+            .map(([reason, what]) => `${count(reason)} ${what}`);
+          process.stderr.write(`left out ${p.skipped.length} paths: ${parts.join(", ")}\n`);
+          return;
+        }
         const line =
           p.phase === "tokenize"
             ? `tokenizing: ${p.documentsDone}/${p.documents} files, ${(p.bytesDone / 2 ** 20).toFixed(1)}/${(p.bytes / 2 ** 20).toFixed(1)} MiB, ${(p.tokens / 1e6).toFixed(2)} M tokens`

@@ -5,6 +5,8 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 
+import ignore, { type Ignore } from "ignore";
+
 import { SpecdecError, wrapNative } from "./errors.js";
 import type { Model } from "./model.js";
 import { addon } from "./native.js";
@@ -12,7 +14,12 @@ import * as v from "./validate.js";
 
 /** What a datastore is made of. */
 export interface DatastoreCorpus {
-  /** Files and folders (read recursively, every regular file, in name order); each file is one document. */
+  /**
+   * Files and folders; each file is one document. A folder is read recursively, in name order, as
+   * git would take it: the rules of the .gitignore files in it are followed, and .git,
+   * node_modules and binary files (a NUL byte in their first 8,000 bytes) are left out, with what
+   * was left out reported (progress phase "list"). A file named here is taken as it is.
+   */
   files?: string[];
   /** Texts, each one document. */
   texts?: string[];
@@ -20,10 +27,22 @@ export interface DatastoreCorpus {
   path: string;
 }
 
+/** A path the walk of a corpus folder left out, and why. */
+export interface SkippedPath {
+  path: string;
+  /** "gitignore": a .gitignore rule; "folder": .git or node_modules; "binary": not text; "special": not a file or folder (a link, a socket...). */
+  reason: "gitignore" | "folder" | "binary" | "special";
+}
+
 /** Progress of {@link buildDatastore}. */
 export interface DatastoreProgress {
-  /** "tokenize": documents read and tokenized; "index": sorting the suffixes and writing the file. */
-  phase: "tokenize" | "index";
+  /**
+   * "list": the corpus's folders walked (once, before anything else); "tokenize": documents read
+   * and tokenized; "index": sorting the suffixes and writing the file.
+   */
+  phase: "list" | "tokenize" | "index";
+  /** What the walk of the folders left out. */
+  skipped: SkippedPath[];
   /** Documents tokenized so far, of `documents`. */
   documentsDone: number;
   /** Documents in the corpus (a file or a text each). */
@@ -102,8 +121,10 @@ export async function buildDatastore(model: Model, corpus: DatastoreCorpus, opti
   const rebuild = o.rebuild === undefined ? false : v.boolean("options.rebuild", o.rebuild);
   const maxFileBytes = o.maxFileBytes === undefined ? 64 << 20 : v.integer("options.maxFileBytes", o.maxFileBytes, 1, Number.MAX_SAFE_INTEGER);
   const output = path.resolve(out);
-  const listed = files.flatMap((f) => {
-    const found = listFiles(f);
+  const skipped: SkippedPath[] = [];
+  const walked = await Promise.all(files.map((f) => listFiles(f, skipped)));
+  const listed = files.flatMap((f, i) => {
+    const found = walked[i];
     // the store itself, where it lies in a folder of the corpus, is not part of the corpus
     if (found.length === 1 && found[0].file === path.resolve(f)) {  // named as a file
       if (found[0].file === output) throw new SpecdecError("INVALID_ARGUMENT", `${f} is both a file of the corpus and the datastore to write`);
@@ -116,6 +137,9 @@ export async function buildDatastore(model: Model, corpus: DatastoreCorpus, opti
     throw new SpecdecError("INVALID_ARGUMENT", `${tooLarge.file} has ${tooLarge.size} bytes, more than options.maxFileBytes (${maxFileBytes})`);
   }
   const documents = [...listed, ...texts.map((text) => ({ text }))];
+  const bytes = documents.reduce((n, d) => n + ("file" in d ? d.size : Buffer.byteLength(d.text)), 0);
+  const progress: DatastoreProgress = { phase: "list", skipped, documentsDone: 0, documents: documents.length, bytesDone: 0, bytes, tokens: 0 };
+  o.onProgress?.({ ...progress });
   if (documents.length === 0) throw new SpecdecError("INVALID_ARGUMENT", "the corpus is empty: give files or texts");
 
   const vocab = model.info.vocabFingerprint;
@@ -130,8 +154,7 @@ export async function buildDatastore(model: Model, corpus: DatastoreCorpus, opti
   }
 
   const builder = new addon.DatastoreBuilder(model.nativeHandle());
-  const bytes = documents.reduce((n, d) => n + ("file" in d ? d.size : Buffer.byteLength(d.text)), 0);
-  const progress: DatastoreProgress = { phase: "tokenize", documentsDone: 0, documents: documents.length, bytesDone: 0, bytes, tokens: 0 };
+  progress.phase = "tokenize";
   for (const d of documents) {
     progress.tokens = await wrapNative(() => ("file" in d ? builder.addFile(d.file) : builder.addText(d.text)));
     progress.documentsDone++;
@@ -144,25 +167,70 @@ export async function buildDatastore(model: Model, corpus: DatastoreCorpus, opti
   return new Datastore(out, h.tokens, h.documents, h.vocabFingerprint, h.corpusFingerprint, true);
 }
 
-/** The regular files of a path (itself, or everything under a folder, in name order). */
-function listFiles(entry: string): { file: string; size: number; mtimeMs: number }[] {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(entry);
-  } catch (err) {
-    throw new SpecdecError("IO_ERROR", `cannot read ${entry}: ${(err as Error).message}`, { cause: err });
-  }
+type Listed = { file: string; size: number; mtimeMs: number };
+
+const SKIPPED_FOLDERS = new Set([".git", "node_modules"]);
+
+/**
+ * The files of a path: itself, or the files under a folder in name order as git would take them
+ * (its .gitignore rules followed, .git, node_modules and binary files left out, into `skipped`).
+ */
+async function listFiles(entry: string, skipped: SkippedPath[]): Promise<Listed[]> {
+  const io = (what: string, err: unknown): never => {
+    throw new SpecdecError("IO_ERROR", `cannot read ${what}: ${(err as Error).message}`, { cause: err });
+  };
+  const st = await fs.promises.stat(entry).catch((err) => io(entry, err));
   if (st.isFile()) return [{ file: path.resolve(entry), size: st.size, mtimeMs: st.mtimeMs }];
   if (!st.isDirectory()) throw new SpecdecError("IO_ERROR", `${entry} is neither a file nor a folder`);
-  let names: fs.Dirent[];
+  const root = path.resolve(entry);
+  const out: Listed[] = [];
+  // rules: each .gitignore seen on the way down, with the folder it lies in
+  const walk = async (dir: string, rules: { base: string; ig: Ignore }[]): Promise<void> => {
+    const names = await fs.promises.readdir(dir, { withFileTypes: true }).catch((err) => io(`the folder ${dir}`, err));
+    const gitignore = names.find((d) => d.name === ".gitignore" && d.isFile());
+    if (gitignore) {
+      const text = await fs.promises.readFile(path.join(dir, ".gitignore"), "utf8").catch((err) => io(path.join(dir, ".gitignore"), err));
+      rules = [...rules, { base: dir, ig: ignore().add(text) }];
+    }
+    for (const d of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const full = path.join(dir, d.name);
+      if (d.isDirectory() && SKIPPED_FOLDERS.has(d.name)) {
+        skipped.push({ path: full, reason: "folder" });
+        continue;
+      }
+      if (!d.isFile() && !d.isDirectory()) {
+        skipped.push({ path: full, reason: "special" });
+        continue;
+      }
+      const ignored = rules.some(({ base, ig }) => ig.ignores(path.relative(base, full).split(path.sep).join("/") + (d.isDirectory() ? "/" : "")));
+      if (ignored) {
+        skipped.push({ path: full, reason: "gitignore" });
+        continue;
+      }
+      if (d.isDirectory()) {
+        await walk(full, rules);
+        continue;
+      }
+      const st = await fs.promises.stat(full).catch((err) => io(full, err));
+      if (await isBinary(full).catch((err) => io(full, err))) {
+        skipped.push({ path: full, reason: "binary" });
+        continue;
+      }
+      out.push({ file: full, size: st.size, mtimeMs: st.mtimeMs });
+    }
+  };
+  await walk(root, []);
+  return out;
+}
+
+/** Git's test: a NUL byte in the first 8,000 bytes. */
+async function isBinary(file: string): Promise<boolean> {
+  const handle = await fs.promises.open(file, "r");
   try {
-    names = fs.readdirSync(entry, { withFileTypes: true });
-  } catch (err) {
-    throw new SpecdecError("IO_ERROR", `cannot read the folder ${entry}: ${(err as Error).message}`, { cause: err });
+    const buffer = Buffer.alloc(8000);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead).includes(0);
+  } finally {
+    await handle.close();
   }
-  return names
-    .filter((d) => d.isFile() || d.isDirectory())
-    .map((d) => d.name)
-    .sort()
-    .flatMap((name) => listFiles(path.join(entry, name)));
 }

@@ -211,8 +211,9 @@ export class Model {
   }
 
   /**
-   * Formats a conversation with the model's chat template (or `options.template`), ready to be a
-   * prompt: the GGUF's Jinja template rendered as Hugging Face's transformers renders it (a
+   * Formats a conversation with the model's chat template (or `options.template`: a Jinja
+   * template, or the name of one of llama.cpp's built-in formats such as "chatml" or "llama3"),
+   * ready to be a prompt: the GGUF's Jinja template rendered as Hugging Face's transformers renders it (a
    * template that refuses a system message gets the system prompt before the first user message).
    * Where the Jinja engine cannot run the model's template, llama.cpp's built-in matcher formats
    * the conversation instead, and a warning (`process.emitWarning`, code SPECDEC_CHAT_TEMPLATE)
@@ -232,6 +233,10 @@ export class Model {
     const o = v.optionsObject("options", options, { addAssistant: true, template: true });
     const addAssistant = o.addAssistant === undefined ? true : v.boolean("addAssistant", o.addAssistant);
     const explicit = v.maybe(o.template, (x) => v.string("template", x));
+    if (explicit !== undefined && /^[\w.-]+$/.test(explicit)) {
+      // a name: llama.cpp's built-in format
+      return wrapNativeSync(() => this.#handle().applyChatTemplate(messages, addAssistant, explicit));
+    }
     const source = explicit ?? this.info.chatTemplate;
     if (source === null) throw new SpecdecError("NO_CHAT_TEMPLATE", "the model has no chat template; pass one explicitly");
     const special = (token: number | null) => (token === null ? "" : this.tokenPiece(token, { specialTokens: true }));

@@ -39,7 +39,7 @@ export interface NativeModel {
   detokenize(tokens: Int32Array, special: boolean): Promise<string>;
   tokenPiece(token: number, special: boolean): string;
   isEndOfGeneration(token: number): boolean;
-  applyChatTemplate(messages: { role: string; content: string }[], addAssistant: boolean): string;
+  applyChatTemplate(messages: { role: string; content: string }[], addAssistant: boolean, name?: string): string;
   createSession(options: NativeSessionOptions): Promise<NativeSession>;
   costCurve(threads: number, threadsBatch: number, maxTokens: number): { singleMs: number; ratios: number[] };
   dispose(): void;

@@ -167,7 +167,11 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** Add the model's BOS token before a text prompt (default: as the model asks). */
   addBos?: boolean;
-  /** Parse special-token text in a text prompt, e.g. chat-template markers (default true). */
+  /**
+   * Parse special-token text in a text prompt, e.g. chat-template markers, as those tokens
+   * (default false, as {@link Model.tokenize}: text from users stays text). Chats and the server
+   * turn it on for the prompts they render.
+   */
   specialTokens?: boolean;
   /**
    * How long the native side generates before it hands a chunk back, in milliseconds (default

@@ -338,7 +338,8 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     if (!chat && url.pathname !== "/v1/completions") throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
     if (req.method !== "POST") throw new HttpError(405, `${url.pathname} takes POST`);
     const body = await readBody(req, limit);
-    const opts = generateOptions(body, chat);
+    // prompts are rendered templates or formatted by clients: their special-token text is markup
+    const opts = { ...generateOptions(body, chat), specialTokens: true };
     let prompt: string | number[];
     if (chat) {
       const chatText = chatPrompt(model, chatMessages(body));

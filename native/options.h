@@ -114,7 +114,7 @@ struct GenerationRequest {
   std::optional<std::string> promptText;
   std::vector<llama_token> promptTokens;
   bool addBos = true;
-  bool parseSpecial = true;
+  bool parseSpecial = false;  // special-token text in a text prompt parsed as those tokens
   int32_t maxTokens = -1;  // -1: until the context is full
   SamplingParams sampling;
   std::vector<std::string> stops;

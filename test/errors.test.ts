@@ -164,7 +164,9 @@ describe("bad calls on a loaded model", () => {
   it("model without a chat template", () => {
     expect(() => model.applyChatTemplate([{ role: "user", content: "hi" }])).toThrow(/chat template/);
     const chatml = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
+    expect(model.applyChatTemplate([{ role: "user", content: "hi" }], { template: chatml })).toBe("<|im_start|>user\nhi<|im_end|>\n");
+    // a name: one of llama.cpp's built-in formats
     expect(model.applyChatTemplate([{ role: "user", content: "hi" }], { template: "chatml" })).toContain("<|im_start|>user\nhi<|im_end|>");
-    expect(typeof chatml).toBe("string");
+    expect(() => model.applyChatTemplate([{ role: "user", content: "hi" }], { template: "no-such-format" })).toThrow(/does not recognise/);
   });
 });

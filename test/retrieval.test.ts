@@ -70,8 +70,8 @@ describe("datastores", () => {
     const first = await buildDatastore(model, { files: [corpus], path: file }, { onProgress: (p) => progress.push(p) });
     expect(first.rebuilt).toBe(true);
     expect(first.documents).toBe(2);
-    expect(progress.map((p) => p.phase)).toEqual(["tokenize", "tokenize", "index"]);
-    expect(progress[1].bytesDone).toBe(progress[1].bytes);
+    expect(progress.map((p) => p.phase)).toEqual(["list", "tokenize", "tokenize", "index"]);
+    expect(progress[2].bytesDone).toBe(progress[2].bytes);
     expect((await buildDatastore(model, { files: [corpus], path: file })).rebuilt).toBe(false);
     expect((await buildDatastore(model, { files: [corpus], path: file }, { rebuild: true })).rebuilt).toBe(true);
     fs.writeFileSync(path.join(corpus, "sub", "b.py"), "def g():\n    return 2\n");
@@ -83,6 +83,39 @@ describe("datastores", () => {
     const theirs = await buildDatastore(other, { files: [corpus], path: file });
     expect(theirs.rebuilt).toBe(true);
     other.dispose();
+  });
+
+  it("walks a folder as git would: .gitignore rules, no .git, node_modules or binary files, and says what it left out", async () => {
+    const repo = path.join(dir, "repo");
+    const write = (rel: string, data: string | Buffer) => {
+      fs.mkdirSync(path.dirname(path.join(repo, rel)), { recursive: true });
+      fs.writeFileSync(path.join(repo, rel), data);
+    };
+    write(".gitignore", "build/\n*.log\n!keep.log\n");
+    write("src/main.py", "def main():\n    pass\n");
+    write("src/.gitignore", "generated_*.py\n");
+    write("src/generated_parser.py", "x = 1\n");
+    write("src/keep.log", "kept by a negation\n");
+    write("debug.log", "noise\n");
+    write("build/out.py", "y = 2\n");
+    write(".git/HEAD", "ref: refs/heads/main\n");
+    write("node_modules/pkg/index.js", "module.exports = 1;\n");
+    write("assets/logo.png", Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 13]));
+    const progress: DatastoreProgress[] = [];
+    const store = await buildDatastore(model, { files: [repo], path: path.join(dir, "repo.specdec") }, { onProgress: (p) => progress.push(p) });
+    // .gitignore files are text of the corpus too, as git keeps them
+    expect(store.documents).toBe(4);  // .gitignore, src/.gitignore, src/keep.log, src/main.py
+    const skipped = Object.fromEntries(progress[0].skipped.map((x) => [path.relative(repo, x.path).split(path.sep).join("/"), x.reason]));
+    expect(skipped).toEqual({
+      ".git": "folder",
+      "node_modules": "folder",
+      "assets/logo.png": "binary",
+      "build": "gitignore",
+      "debug.log": "gitignore",
+      "src/generated_parser.py": "gitignore",
+    });
+    // a file named on its own is taken as it is
+    expect((await buildDatastore(model, { files: [path.join(repo, "debug.log")], path: path.join(dir, "one.specdec") })).documents).toBe(1);
   });
 
   it("never reads a file over the size limit, never writes over its own input, leaves itself out of its folder", async () => {

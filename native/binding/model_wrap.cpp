@@ -206,15 +206,16 @@ Napi::Value ModelWrap::IsEndOfGeneration(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), core->isEog(tokenArg(info, *core)));
 }
 
-// applyChatTemplate(messages: {role, content}[], addAssistant) -> string: llama.cpp's built-in
-// formats, matched on the model's template (lib/chat-template.ts renders the template itself; this
-// is its fallback).
+// applyChatTemplate(messages: {role, content}[], addAssistant, name?) -> string: llama.cpp's
+// built-in formats, by name or matched on the model's template (lib/chat-template.ts renders
+// Jinja templates itself; this is its fallback).
 Napi::Value ModelWrap::ApplyChatTemplate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto core = this->core(env);
   if (info.Length() < 1 || !info[0].IsArray()) throw makeError(env, "INVALID_ARGUMENT", "messages must be an array");
   bool addAssistant = info.Length() < 2 || info[1].ToBoolean();
-  const char* tmpl = llama_model_chat_template(core->get(), nullptr);
+  const std::string name = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+  const char* tmpl = name.empty() ? llama_model_chat_template(core->get(), nullptr) : name.c_str();
   if (!tmpl) throw makeError(env, "NO_CHAT_TEMPLATE", "the model has no chat template");
   auto arr = info[0].As<Napi::Array>();
   std::vector<std::string> roles, contents;

@@ -135,7 +135,7 @@ Napi::Value SessionWrap::Begin(const Napi::CallbackInfo& info) {
       r.promptTokens = tokensFrom(prompt, "prompt");
     }
     r.addBos = optBool(o, "addBos", llama_vocab_get_add_bos(core->model()->vocab()));
-    r.parseSpecial = optBool(o, "specialTokens", true);
+    r.parseSpecial = optBool(o, "specialTokens", r.parseSpecial);
     r.maxTokens = (int32_t)optInt(o, "maxTokens", r.maxTokens, -1, 1 << 24);
     if (r.maxTokens == 0) fail("INVALID_ARGUMENT", "maxTokens must be at least 1");
     if (r.maxTokens > 0 && (uint32_t)r.maxTokens >= core->contextSize()) {
