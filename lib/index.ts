@@ -1,7 +1,7 @@
 export { SpecdecError, type SpecdecErrorCode } from "./errors.js";
 export { loadModel, Model, type LoadModelOptions, type ModelInfo, type ChatMessage, type ChatOptions } from "./model.js";
 export { Chat, type ChatReply } from "./chat.js";
-export { Session, type DrafterStats, type GenerationChunk, type GenerationStats, type StopReason } from "./session.js";
+export { Session, type DrafterStats, type GenerationChunk, type GenerationStats, type StopReason, type TokenLogprob } from "./session.js";
 export {
   type SessionOptions,
   type DraftOptions,

@@ -75,6 +75,10 @@ export interface NativeStep {
   drafted: Uint8Array;
   text: string;
   done: boolean;
+  /** With the request's logprobs: by token, and the alternatives flattened (logprobs per token). */
+  logprobs?: Float32Array;
+  topTokens?: Int32Array;
+  topLogprobs?: Float32Array;
 }
 
 /** The figures as native/stats.h counts them: GenerationStats less what lib/session.ts derives. */

@@ -163,6 +163,12 @@ export interface GenerateOptions {
    * INVALID_ARGUMENT error; see docs/structured-output.md. Not with `grammar`.
    */
   jsonSchema?: object | boolean;
+  /**
+   * Give each chunk's tokens their log-probabilities (under the main model's logits at
+   * temperature 1, before penalties and the sampler chain) and this many likeliest alternatives
+   * with theirs (0 to 20); default: none. See {@link GenerationChunk.logprobs}.
+   */
+  logprobs?: number;
   /** Aborts the generation: the iterator then throws a SpecdecError with code ABORTED. */
   signal?: AbortSignal;
   /** Add the model's BOS token before a text prompt (default: as the model asks). */
@@ -192,7 +198,7 @@ export const SESSION_KEYS: v.OptionKeys<SessionOptions> = {
 const DRAFT_KEYS: v.OptionKeys<DraftOptions> = { model: true, maxTokens: true, adaptive: true, minConfidence: true, greedy: true };
 const GENERATE_KEYS: v.OptionKeys<GenerateOptions> = {
   maxTokens: true, temperature: true, topK: true, topP: true, minP: true, repeatPenalty: true, repeatLastN: true,
-  frequencyPenalty: true, presencePenalty: true, seed: true, stop: true, grammar: true, jsonSchema: true, signal: true, addBos: true,
+  frequencyPenalty: true, presencePenalty: true, seed: true, stop: true, grammar: true, jsonSchema: true, logprobs: true, signal: true, addBos: true,
   specialTokens: true, chunkMs: true,
 };
 const DRAFTER_KEYS = {
@@ -306,6 +312,7 @@ export function generationRequest(prompt: unknown, options: GenerateOptions): Na
     seed: o.seed === undefined ? Math.floor(Math.random() * 0x100000000) : v.integer("seed", o.seed, 0, 0xffffffff),
     stop: v.maybe(o.stop, (x) => v.stringArray("stop", x)),
     grammar,
+    logprobs: maybeInt("logprobs", 0, 20),
     addBos: v.maybe(o.addBos, (x) => v.boolean("addBos", x)),
     specialTokens: v.maybe(o.specialTokens, (x) => v.boolean("specialTokens", x)),
     chunkMs: maybeNum("chunkMs", 0, 60_000),

@@ -12,7 +12,7 @@ import { SpecdecError } from "./errors.js";
 import { jsonSchemaToGrammar } from "./json-schema.js";
 import type { ChatMessage, Model } from "./model.js";
 import type { GenerateOptions, SessionOptions } from "./options.js";
-import type { GenerationStats, Session } from "./session.js";
+import type { GenerationStats, Session, TokenLogprob } from "./session.js";
 import * as v from "./validate.js";
 
 /** Options of {@link serve}. */
@@ -82,15 +82,16 @@ class HttpError extends Error {
 }
 
 type Body = Record<string, unknown>;
+type TokenLogprobs = TokenLogprob & { token: number };
 
 // The fields a request may have: anything else is a 400 naming it, never silently ignored.
 const COMMON_FIELDS = [
-  "model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p",
+  "model", "logprobs", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p",
   "repeat_penalty", "frequency_penalty", "presence_penalty", "seed", "stop", "n", "user", "metadata", "store",
   "response_format", "grammar",
 ];
 const FIELDS = {
-  chat: new Set([...COMMON_FIELDS, "messages", "tool_choice", "parallel_tool_calls"]),
+  chat: new Set([...COMMON_FIELDS, "messages", "top_logprobs", "tool_choice", "parallel_tool_calls"]),
   completions: new Set([...COMMON_FIELDS, "prompt", "echo", "suffix", "best_of"]),
 };
 
@@ -129,6 +130,16 @@ function generateOptions(body: Body, chat: boolean): GenerateOptions {
   only("parallel_tool_calls", [false, true], "must be a boolean");
   // OpenAI's seeds are any integer (-1 or none: random); the sampler's are 32-bit.
   const seed = int("seed", -(2 ** 53), 2 ** 53);
+  // chat: logprobs true and top_logprobs alternatives; completions: logprobs alternatives (up to 5)
+  let logprobs: number | undefined;
+  if (chat) {
+    only("logprobs", [true, false], "must be a boolean");
+    const top = int("top_logprobs", 0, 20);
+    if (top !== undefined && body.logprobs !== true) throw new HttpError(400, "top_logprobs needs logprobs: true", "top_logprobs");
+    logprobs = body.logprobs === true ? (top ?? 0) : undefined;
+  } else {
+    logprobs = int("logprobs", 0, 5);
+  }
   return {
     maxTokens: int("max_completion_tokens", 1, 1 << 20) ?? int("max_tokens", 1, 1 << 20),
     temperature: num("temperature", 0, 2) ?? 1,
@@ -140,6 +151,7 @@ function generateOptions(body: Body, chat: boolean): GenerateOptions {
     frequencyPenalty: num("frequency_penalty", -2, 2),
     presencePenalty: num("presence_penalty", -2, 2),
     stop: (stop as string[] | undefined) ?? undefined,
+    logprobs,
     ...structure(body),
   };
 }
@@ -290,20 +302,57 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
   const running = new Set<AbortController>();
 
   // Runs one generation when the ones before it are done; `onChunk` streams, `signal` aborts.
-  const generate = (prompt: string | number[], opts: GenerateOptions, signal: AbortSignal, res: http.ServerResponse, onChunk?: (text: string) => void) => {
+  const generate = (
+    prompt: string | number[],
+    opts: GenerateOptions,
+    signal: AbortSignal,
+    res: http.ServerResponse,
+    onChunk?: (text: string, logprobs: TokenLogprobs[]) => void,
+  ) => {
     const turn = queue.then(async () => {
       if (signal.aborted) throw new SpecdecError("ABORTED", "the client went away");
       let text = "";
+      const logprobs: TokenLogprobs[] = [];
       for await (const chunk of session.generate(prompt, { ...opts, signal })) {
         text += chunk.text;
-        if (chunk.text) onChunk?.(chunk.text);
+        const these = (chunk.logprobs ?? []).map((lp, i) => ({ token: chunk.tokens[i], ...lp }));
+        logprobs.push(...these);
+        if (chunk.text || these.length) onChunk?.(chunk.text, these);
       }
       const stats = session.stats;
       generated.set(res, stats);
-      return { text, stats };
+      return { text, stats, logprobs };
     });
     queue = turn.catch(() => {});
     return turn;
+  };
+
+  // Log-probabilities as OpenAI's two APIs give them (null when not asked for).
+  const openaiLogprobs = (lps: TokenLogprobs[], chat: boolean, asked: boolean, offset = 0) => {
+    if (!asked) return null;
+    const piece = (t: number) => model.tokenPiece(t);
+    const bytes = (t: number) => [...Buffer.from(piece(t), "utf8")];
+    if (chat) {
+      return {
+        content: lps.map((lp) => ({
+          token: piece(lp.token),
+          logprob: lp.logprob,
+          bytes: bytes(lp.token),
+          top_logprobs: lp.top.map((t) => ({ token: piece(t.token), logprob: t.logprob, bytes: bytes(t.token) })),
+        })),
+      };
+    }
+    const offsets: number[] = [];
+    for (const lp of lps) {
+      offsets.push(offset);
+      offset += piece(lp.token).length;
+    }
+    return {
+      tokens: lps.map((lp) => piece(lp.token)),
+      token_logprobs: lps.map((lp) => lp.logprob),
+      top_logprobs: lps.map((lp) => Object.fromEntries(lp.top.map((t) => [piece(t.token), t.logprob]))),
+      text_offset: offsets,
+    };
   };
 
   const host = options.host ?? "127.0.0.1";
@@ -340,6 +389,7 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
     const body = await readBody(req, limit);
     // prompts are rendered templates or formatted by clients: their special-token text is markup
     const opts = { ...generateOptions(body, chat), specialTokens: true };
+    const asked = opts.logprobs !== undefined;
     let prompt: string | number[];
     if (chat) {
       const chatText = chatPrompt(model, chatMessages(body));
@@ -369,9 +419,12 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
         if (chat) event({ delta: { role: "assistant", content: "" }, finish_reason: null });
         let result;
         try {
-          result = await generate(prompt, opts, controller.signal, res, (text) =>
-            event(chat ? { delta: { content: text }, finish_reason: null } : { text, finish_reason: null, logprobs: null }),
-          );
+          let offset = 0;
+          result = await generate(prompt, opts, controller.signal, res, (text, lps) => {
+            const logprobs = openaiLogprobs(lps, chat, asked, offset);
+            offset += text.length;
+            event(chat ? { delta: { content: text }, finish_reason: null, logprobs } : { text, finish_reason: null, logprobs });
+          });
         } catch (err) {
           if (!res.writableEnded && !controller.signal.aborted) {
             res.write(`data: ${JSON.stringify({ error: { message: (err as Error).message, type: "server_error" } })}\n\n`);
@@ -383,10 +436,10 @@ export async function serve(model: Model, options: ServeOptions = {}): Promise<S
         });
         res.end("data: [DONE]\n\n");
       } else {
-        const { text, stats } = await generate(prompt, opts, controller.signal, res);
+        const { text, stats, logprobs } = await generate(prompt, opts, controller.signal, res);
         const choice = chat
-          ? { index: 0, message: { role: "assistant", content: text }, finish_reason: finishReason(stats), logprobs: null }
-          : { index: 0, text, finish_reason: finishReason(stats), logprobs: null };
+          ? { index: 0, message: { role: "assistant", content: text }, finish_reason: finishReason(stats), logprobs: openaiLogprobs(logprobs, chat, asked) }
+          : { index: 0, text, finish_reason: finishReason(stats), logprobs: openaiLogprobs(logprobs, chat, asked) };
         sendJson(res, 200, { id, object, created: Math.floor(Date.now() / 1000), model: name, choices: [choice], usage: usage(stats) }, cors);
       }
     } finally {

@@ -2,7 +2,7 @@
 // figures of what it generated. Its options: options.ts.
 import { SpecdecError, fromNative, wrapNative, wrapNativeSync } from "./errors.js";
 import type { Model } from "./model.js";
-import type { NativeSession, NativeStats } from "./native.js";
+import type { NativeSession, NativeStats, NativeStep } from "./native.js";
 import { generationRequest, type GenerateOptions } from "./options.js";
 import * as v from "./validate.js";
 
@@ -29,6 +29,15 @@ export interface GenerationChunk {
   tokens: number[];
   /** By token: true where a drafter proposed it and the main model kept it (false: the main model's own). */
   drafted: boolean[];
+  /** With the `logprobs` option, by token: its log-probability and the likeliest alternatives'. */
+  logprobs?: TokenLogprob[];
+}
+
+/** A generated token's log-probability under the main model (softmax of its logits at temperature 1). */
+export interface TokenLogprob {
+  logprob: number;
+  /** The likeliest tokens at the position, likeliest first, as many as the `logprobs` option asked. */
+  top: { token: number; logprob: number }[];
 }
 
 /** Why a generation ended. */
@@ -79,6 +88,15 @@ export interface GenerationStats {
   stopReason: StopReason | null;
 }
 
+
+function logprobsOf(step: NativeStep): TokenLogprob[] {
+  const n = step.logprobs!.length;
+  const k = n > 0 ? step.topTokens!.length / n : 0;
+  return Array.from({ length: n }, (_, i) => ({
+    logprob: step.logprobs![i],
+    top: Array.from({ length: k }, (_, j) => ({ token: step.topTokens![i * k + j], logprob: step.topLogprobs![i * k + j] })),
+  }));
+}
 
 /** How long an aborted generation may wait on an RPC worker before the model's connections are failed. */
 const RPC_ABORT_GRACE_MS = 2000;
@@ -179,7 +197,9 @@ export class Session {
           throw e;
         }
         if (step.tokens.length > 0 || step.text.length > 0) {
-          yield { text: step.text, tokens: Array.from(step.tokens), drafted: Array.from(step.drafted, Boolean) };
+          const chunk: GenerationChunk = { text: step.text, tokens: Array.from(step.tokens), drafted: Array.from(step.drafted, Boolean) };
+          if (step.logprobs) chunk.logprobs = logprobsOf(step);
+          yield chunk;
         }
         if (step.done) return;
         if (this.disposed) throw new SpecdecError("DISPOSED", "the session was disposed during generation");
@@ -194,14 +214,19 @@ export class Session {
   }
 
   /** Generates to the end and returns the whole text and tokens with the figures. */
-  async complete(prompt: string | readonly number[] | Int32Array, options: GenerateOptions = {}): Promise<{ text: string; tokens: number[]; stats: GenerationStats }> {
+  async complete(
+    prompt: string | readonly number[] | Int32Array,
+    options: GenerateOptions = {},
+  ): Promise<{ text: string; tokens: number[]; stats: GenerationStats; logprobs?: TokenLogprob[] }> {
     let text = "";
     const tokens: number[] = [];
+    const logprobs: TokenLogprob[] = [];
     for await (const chunk of this.generate(prompt, options)) {
       text += chunk.text;
       tokens.push(...chunk.tokens);
+      if (chunk.logprobs) logprobs.push(...chunk.logprobs);
     }
-    return { text, tokens, stats: this.stats };
+    return { text, tokens, stats: this.stats, ...(options.logprobs !== undefined ? { logprobs } : {}) };
   }
 
   /**

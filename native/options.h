@@ -119,6 +119,7 @@ struct GenerationRequest {
   SamplingParams sampling;
   std::vector<std::string> stops;
   std::string grammar;  // GBNF the output must follow ("": none)
+  int32_t logprobs = -1;  // -1: none; else each token's log-probability and this many likeliest alternatives
   double chunkMs = 25;  // a step returns to JS after about this long
 };
 

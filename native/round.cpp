@@ -46,9 +46,10 @@ void SessionCore::plainRound(StepResult& out) {
     pending_.clear();
     nextLogits_ = main_->logits(-1);
   }
-  llama_token token = sampler_->sample(nextLogits_, model()->nVocab(), history_, history_.size(), grammar_.get());
+  const float* logits = nextLogits_;
+  llama_token token = sampler_->sample(logits, model()->nVocab(), history_, history_.size(), grammar_.get());
   nextLogits_ = nullptr;
-  if (emit(token, out)) pending_.push_back(token);
+  if (emit(token, logits, out)) pending_.push_back(token);
 }
 
 // One speculative round. The drafters propose into one token tree; the main model evaluates the
@@ -84,8 +85,9 @@ SessionCore::RoundResult SessionCore::speculativeRound(const RoundPlan& plan, St
     } else {
       c = verifyPlace(nextLogits_, DraftTree::kRoot, place++);
     }
+    const float* logits = nextLogits_;
     nextLogits_ = nullptr;
-    if (!emit(c.token, out, c.kept >= 0)) return result;
+    if (!emit(c.token, logits, out, c.kept >= 0)) return result;
     if (c.kept < 0) {
       pending_.push_back(c.token);
       if (!window) return result;
@@ -110,8 +112,9 @@ SessionCore::RoundResult SessionCore::speculativeRound(const RoundPlan& plan, St
   std::optional<llama_token> correction;
   bool ended = false;
   while (treeInBatch && tree_.firstChild(node) >= 0) {
-    Choice c = verifyPlace(main_->logits(row), node, place++);
-    if (!emit(c.token, out, c.kept >= 0)) {
+    const float* logits = main_->logits(row);
+    Choice c = verifyPlace(logits, node, place++);
+    if (!emit(c.token, logits, out, c.kept >= 0)) {
       ended = true;
       break;
     }

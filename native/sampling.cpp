@@ -17,6 +17,34 @@ float Distribution::probOf(llama_token t) const {
 
 Sampler::Sampler(const SamplingParams& params) : params_(params) {}
 
+float logProbabilities(const float* logits, int32_t nVocab, llama_token token, int k, std::vector<llama_token>& tops,
+                       std::vector<float>& topLogprobs) {
+  const float max = *std::max_element(logits, logits + nVocab);
+  double sum = 0;
+  for (int32_t t = 0; t < nVocab; t++) sum += std::exp((double)(logits[t] - max));
+  const float logZ = max + (float)std::log(sum);
+  if (k > 0) {
+    std::vector<llama_token> best;  // a heap of the k likeliest so far, the least likely on top
+    auto likelier = [logits](llama_token a, llama_token b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+    for (llama_token t = 0; t < nVocab; t++) {
+      if ((int)best.size() < k) {
+        best.push_back(t);
+        std::push_heap(best.begin(), best.end(), likelier);
+      } else if (likelier(t, best.front())) {
+        std::pop_heap(best.begin(), best.end(), likelier);
+        best.back() = t;
+        std::push_heap(best.begin(), best.end(), likelier);
+      }
+    }
+    std::sort(best.begin(), best.end(), likelier);
+    for (llama_token t : best) {
+      tops.push_back(t);
+      topLogprobs.push_back(logits[t] - logZ);
+    }
+  }
+  return logits[token] - logZ;
+}
+
 namespace {
 uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;

@@ -29,6 +29,11 @@ struct Distribution {
 // tokens a drafter proposed, say).
 enum class Stream : uint64_t { Target = 1, Draft = 2, Accept = 3, Residual = 4 };
 
+// log softmax(logits)[token] (temperature 1), and the k likeliest tokens with theirs appended to
+// tops / topLogprobs, likeliest first.
+float logProbabilities(const float* logits, int32_t nVocab, llama_token token, int k, std::vector<llama_token>& tops,
+                       std::vector<float>& topLogprobs);
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);

@@ -114,7 +114,7 @@ void SessionCore::finish(const char* reason) {
   totals_.add(stats_);
 }
 
-bool SessionCore::emit(llama_token token, StepResult& out, bool drafted) {
+bool SessionCore::emit(llama_token token, const float* logits, StepResult& out, bool drafted) {
   if (model()->isEog(token)) {
     text_->flush();
     finish("eos");
@@ -123,6 +123,9 @@ bool SessionCore::emit(llama_token token, StepResult& out, bool drafted) {
   if (grammar_) grammar_->accept(token);
   out.tokens.push_back(token);
   out.drafted.push_back(drafted);
+  if (request_.logprobs >= 0) {
+    out.logprobs.push_back(logProbabilities(logits, model()->nVocab(), token, request_.logprobs, out.topTokens, out.topLogprobs));
+  }
   history_.push_back(token);
   stats_.generatedTokens++;
   if (text_->push(model()->piece(token))) {

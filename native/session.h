@@ -35,6 +35,12 @@ struct StepResult {
   std::vector<uint8_t> drafted;  // by token: 1 where it is a drafted token the main model kept
   std::string text;
   bool done = false;
+  // With request.logprobs >= 0, by token: its log-probability under the main model's logits
+  // (softmax at temperature 1, before penalties and the sampler chain), and the request.logprobs
+  // likeliest tokens with theirs (flattened, request.logprobs per token).
+  std::vector<float> logprobs;
+  std::vector<llama_token> topTokens;
+  std::vector<float> topLogprobs;
 };
 
 class SessionCore {
@@ -97,7 +103,8 @@ class SessionCore {
   Choice verifyPlace(const float* logits, int32_t parent, size_t depth);
   void decodeMain(const llama_token* tokens, int32_t n, bool allLogits);
   // Hands one token to the output; false when the generation ends with it (or before it).
-  bool emit(llama_token token, StepResult& out, bool drafted = false);
+  // logits: the main model's at the token's position (for logprobs).
+  bool emit(llama_token token, const float* logits, StepResult& out, bool drafted = false);
   void finish(const char* reason);
   void pauseThreads();
 

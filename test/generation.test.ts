@@ -86,6 +86,36 @@ describe("main-q8_0", () => {
     session.dispose();
   });
 
+  it("logprobs: log softmax of the main model's logits, the same with drafting as without", async () => {
+    const draft = await loadModel(MAIN.replace("main-q8_0", "draft-q8_0"));
+    const prompt = "import os\n\ndef list_files(path):\n";
+    const plain = await model.createSession({ contextSize: 512, drafters: [] });
+    const spec = await model.createSession({ contextSize: 512, draft: { model: draft, maxTokens: 4, adaptive: false } });
+    const a = await plain.complete(prompt, { maxTokens: 40, temperature: 0, logprobs: 3 });
+    const b = await spec.complete(prompt, { maxTokens: 40, temperature: 0, logprobs: 3 });
+    expect(b.tokens).toEqual(a.tokens);
+    expect(spec.stats.accepted).toBeGreaterThan(0);
+    expect(b.logprobs).toEqual(a.logprobs);  // verification rows are bit-identical to single steps
+    expect(a.logprobs).toHaveLength(a.tokens.length);
+    // greedy: each token is the likeliest, and its logprob is log softmax of the logits there
+    const ids = await model.tokenize(prompt);
+    const logits = await plain.evaluateLogits([...ids, ...a.tokens.slice(0, 4)]);
+    for (let i = 0; i < 4; i++) {
+      const lp = a.logprobs![i];
+      expect(lp.top).toHaveLength(3);
+      expect(lp.top[0]).toEqual({ token: a.tokens[i], logprob: lp.logprob });
+      const row = logits.subarray((ids.length - 1 + i) * model.vocabSize, (ids.length + i) * model.vocabSize);
+      const max = Math.max(...row);
+      const logZ = max + Math.log(row.reduce((sum, l) => sum + Math.exp(l - max), 0));
+      expect(lp.logprob).toBeCloseTo(row[a.tokens[i]] - logZ, 4);
+    }
+    expect((await plain.complete(prompt, { maxTokens: 4 })).logprobs).toBeUndefined();
+    await expectCode(plain.complete(prompt, { logprobs: 21 }), "INVALID_ARGUMENT");
+    plain.dispose();
+    spec.dispose();
+    draft.dispose();
+  });
+
   it("streams in several chunks whose text adds up", async () => {
     const session = await model.createSession({ contextSize: 512, threads: 2 });
     const chunks = [];

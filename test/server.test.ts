@@ -148,10 +148,32 @@ describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {
     await expect(client.models.retrieve("gpt-4")).rejects.toMatchObject({ status: 404 });
   });
 
+  it("gives logprobs as OpenAI does, chat and completions", async () => {
+    const chat = await client.chat.completions.create({ model: "main", messages: [{ role: "user", content: "hi" }], max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 2 });
+    const content = chat.choices[0].logprobs!.content!;
+    expect(content).toHaveLength(chat.usage!.completion_tokens);
+    expect(content.map((c) => c.token).join("")).toContain(chat.choices[0].message.content!.trim().slice(0, 3));
+    for (const c of content) {
+      expect(c.logprob).toBeLessThanOrEqual(0);
+      expect(c.top_logprobs).toHaveLength(2);
+      expect(c.top_logprobs[0].token).toBe(c.token);  // greedy
+      expect(Buffer.from(c.bytes!).toString("utf8")).toBe(c.token);
+    }
+    const text = await client.completions.create({ model: "main", prompt: PROMPTS[0], max_tokens: 6, temperature: 0, logprobs: 2 });
+    const lp = text.choices[0].logprobs!;
+    expect(lp.tokens!.join("")).toBe(text.choices[0].text);
+    expect(lp.token_logprobs).toHaveLength(lp.tokens!.length);
+    expect(Object.keys(lp.top_logprobs![0]).length).toBeGreaterThanOrEqual(1);
+    expect(lp.text_offset![1]).toBe(lp.tokens![0].length);
+    const none = await client.completions.create({ model: "main", prompt: PROMPTS[0], max_tokens: 2, temperature: 0 });
+    expect(none.choices[0].logprobs).toBeNull();
+  });
+
   it("refuses what it does not do with a 400 naming it", async () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ tools: [{ type: "function", function: { name: "f" } }] }, "tools"],
-      [{ logprobs: true }, "logprobs"],
+      [{ logprobs: "yes" }, "logprobs"],
+      [{ top_logprobs: 3 }, "top_logprobs"],
       [{ n: 2 }, "n"],
       [{ logit_bias: { "1": 5 } }, "logit_bias"],
       [{ response_format: { type: "xml" } }, "response_format"],

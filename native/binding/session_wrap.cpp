@@ -126,7 +126,7 @@ Napi::Value SessionWrap::Begin(const Napi::CallbackInfo& info) {
   jsCall(env, [&] {
     Napi::Object o = argObject(info, 0, {"prompt", "addBos", "specialTokens", "maxTokens", "temperature", "topK", "topP",
                                          "minP", "repeatPenalty", "repeatLastN", "frequencyPenalty", "presencePenalty",
-                                         "seed", "stop", "grammar", "chunkMs"});
+                                         "seed", "stop", "grammar", "logprobs", "chunkMs"});
     GenerationRequest r;
     Napi::Value prompt = o.Get("prompt");
     if (prompt.IsString()) {
@@ -169,6 +169,7 @@ Napi::Value SessionWrap::Begin(const Napi::CallbackInfo& info) {
     } else if (!grammar.IsUndefined() && !grammar.IsNull()) {
       fail("INVALID_ARGUMENT", "grammar must be a string (GBNF)");
     }
+    r.logprobs = (int32_t)optInt(o, "logprobs", r.logprobs, -1, 20);
     r.chunkMs = optNumber(o, "chunkMs", r.chunkMs, 0, 60000);
     core->begin(std::move(r));
   });
@@ -189,6 +190,16 @@ Napi::Value SessionWrap::Step(const Napi::CallbackInfo& info) {
         std::copy(result.drafted.begin(), result.drafted.end(), drafted.Data());
         o.Set("drafted", drafted);
         o.Set("text", Napi::String::New(env, result.text));
+        if (!result.logprobs.empty()) {
+          auto floats = [&](const std::vector<float>& v) {
+            auto a = Napi::Float32Array::New(env, v.size());
+            std::copy(v.begin(), v.end(), a.Data());
+            return a;
+          };
+          o.Set("logprobs", floats(result.logprobs));
+          o.Set("topTokens", tokensToJs(env, result.topTokens));
+          o.Set("topLogprobs", floats(result.topLogprobs));
+        }
         o.Set("done", result.done);
         return o;
       },
