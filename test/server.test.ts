@@ -1,5 +1,7 @@
 // The OpenAI-compatible server, driven by the official `openai` client (completions, chat,
 // streaming, abort, requests at once) and by raw HTTP for bad requests.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import http from "node:http";
 import net from "node:net";
 
@@ -167,6 +169,21 @@ describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {
     expect(lp.text_offset![1]).toBe(lp.tokens![0].length);
     const none = await client.completions.create({ model: "main", prompt: PROMPTS[0], max_tokens: 2, temperature: 0 });
     expect(none.choices[0].logprobs).toBeNull();
+  });
+
+  it("answers curl: a JSON-schema chat, and a streamed completion", async () => {
+    // curl in a child process, asynchronously: the server runs in this process
+    const curl = async (body: object, ...extra: string[]) =>
+      (await promisify(execFile)("curl", ["-sS", "--fail-with-body", ...extra, "-H", "Content-Type: application/json", "-d", JSON.stringify(body), `${server.url}/v1/${"messages" in body ? "chat/completions" : "completions"}`], { encoding: "utf8" })).stdout;
+    const schema = { type: "object", properties: { answer: { type: "string", maxLength: 20 } }, required: ["answer"], additionalProperties: false };
+    const r = JSON.parse(await curl({ model: "main", messages: [{ role: "user", content: "What is 2 + 2?" }], temperature: 0, max_tokens: 200, response_format: { type: "json_schema", json_schema: { name: "a", schema } } }));
+    expect(r.choices[0].finish_reason, r.choices[0].message.content).toBe("stop");
+    expect(Object.keys(JSON.parse(r.choices[0].message.content))).toEqual(["answer"]);
+    expect(r.usage.speculation).toBeDefined();
+    const events = await curl({ model: "main", prompt: PROMPTS[0], max_tokens: 24, temperature: 0, stream: true }, "-N");
+    const chunks = events.split("\n\n").filter((e) => e.startsWith("data: {")).map((e) => JSON.parse(e.slice(6)));
+    expect(chunks.map((c) => c.choices[0].text).join("")).toBe(expected.get(PROMPTS[0]));
+    expect(events.trim().endsWith("data: [DONE]")).toBe(true);
   });
 
   it("refuses what it does not do with a 400 naming it", async () => {
