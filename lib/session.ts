@@ -226,7 +226,7 @@ export class Session {
       tokens.push(...chunk.tokens);
       if (chunk.logprobs) logprobs.push(...chunk.logprobs);
     }
-    return { text, tokens, stats: this.stats, ...(options.logprobs !== undefined ? { logprobs } : {}) };
+    return { text, tokens, stats: this.stats, ...(options?.logprobs !== undefined ? { logprobs } : {}) };
   }
 
   /**

@@ -94,6 +94,7 @@ const GENERATE: Record<string, Kind> = {
   addBos: bool,
   specialTokens: bool,
   chunkMs: { num: [0, 60000] },
+  logprobs: { int: [0, 20] },
 };
 const ALL_DRAFTER_KEYS = [...new Set(Object.values(DRAFTERS).flatMap((k) => Object.keys(k)))];
 
