@@ -17,6 +17,34 @@ float Distribution::probOf(llama_token t) const {
 
 Sampler::Sampler(const SamplingParams& params) : params_(params) {}
 
+namespace {
+constexpr const char* kNothingAllowed = "the grammar allows no token here (no token's text can go on with it)";
+
+// The k largest of l (ids 0..nVocab-1) into `out`, largest first, ties by lower id. One pass with a
+// heap of the k best so far (its front is the worst of them): most tokens fail the first
+// comparison, so this costs little more than reading the logits.
+void largest(const float* l, int32_t nVocab, size_t k, std::vector<llama_token>& out) {
+  auto better = [l](llama_token a, llama_token b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
+  out.clear();
+  if (k >= (size_t)nVocab) {
+    out.resize(nVocab);
+    std::iota(out.begin(), out.end(), 0);
+  } else {
+    for (llama_token t = 0; t < nVocab; t++) {
+      if (out.size() < k) {
+        out.push_back(t);
+        std::push_heap(out.begin(), out.end(), better);
+      } else if (better(t, out.front())) {
+        std::pop_heap(out.begin(), out.end(), better);
+        out.back() = t;
+        std::push_heap(out.begin(), out.end(), better);
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(), better);
+}
+}  // namespace
+
 float logProbabilities(const float* logits, int32_t nVocab, llama_token token, int k, std::vector<llama_token>& tops,
                        std::vector<float>& topLogprobs) {
   const float max = *std::max_element(logits, logits + nVocab);
@@ -24,19 +52,8 @@ float logProbabilities(const float* logits, int32_t nVocab, llama_token token, i
   for (int32_t t = 0; t < nVocab; t++) sum += std::exp((double)(logits[t] - max));
   const float logZ = max + (float)std::log(sum);
   if (k > 0) {
-    std::vector<llama_token> best;  // a heap of the k likeliest so far, the least likely on top
-    auto likelier = [logits](llama_token a, llama_token b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-    for (llama_token t = 0; t < nVocab; t++) {
-      if ((int)best.size() < k) {
-        best.push_back(t);
-        std::push_heap(best.begin(), best.end(), likelier);
-      } else if (likelier(t, best.front())) {
-        std::pop_heap(best.begin(), best.end(), likelier);
-        best.back() = t;
-        std::push_heap(best.begin(), best.end(), likelier);
-      }
-    }
-    std::sort(best.begin(), best.end(), likelier);
+    std::vector<llama_token> best;
+    largest(logits, nVocab, (size_t)k, best);
     for (llama_token t : best) {
       tops.push_back(t);
       topLogprobs.push_back(logits[t] - logZ);
@@ -85,30 +102,23 @@ const float* Sampler::constrained(const float* logits, int32_t nVocab, const Gra
   if (logits != scratch_.data()) scratch_.assign(logits, logits + nVocab);
   grammar.mask(scratch_.data(), nVocab);
   if (!std::any_of(scratch_.begin(), scratch_.begin() + nVocab, [](float l) { return std::isfinite(l); })) {
-    fail("INVALID_ARGUMENT", "the grammar allows no token here (no token's text can go on with it)");
+    fail("INVALID_ARGUMENT", kNothingAllowed);
   }
   return scratch_.data();
 }
 
 void Sampler::bestAllowed(const float* l, int32_t nVocab, const Grammar& grammar, size_t want,
                           std::vector<llama_token>& out) {
-  auto better = [l](llama_token a, llama_token b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
-  out.clear();
-  // The best tokens first, in chunks: one grammar check per chunk, most of the vocabulary never.
+  // The best few hundred first, with one grammar check for all of them; the whole vocabulary only
+  // when too few of them are allowed.
   for (size_t considered : {std::max<size_t>(256, 4 * want), (size_t)nVocab}) {
-    considered = std::min(considered, (size_t)nVocab);
-    candidates_.resize(nVocab);
-    std::iota(candidates_.begin(), candidates_.end(), 0);
-    if (considered < (size_t)nVocab) std::nth_element(candidates_.begin(), candidates_.begin() + considered, candidates_.end(), better);
-    std::sort(candidates_.begin(), candidates_.begin() + considered, better);
-    candidates_.resize(considered);
+    largest(l, nVocab, considered, candidates_);
     grammar.filter(candidates_);
-    if (candidates_.size() >= want || considered == (size_t)nVocab) {
-      candidates_.resize(std::min(candidates_.size(), want));
-      out.swap(candidates_);
-      return;
-    }
+    if (candidates_.size() >= want || considered >= (size_t)nVocab) break;
   }
+  if (candidates_.empty()) fail("INVALID_ARGUMENT", kNothingAllowed);
+  candidates_.resize(std::min(candidates_.size(), want));
+  out.swap(candidates_);
 }
 
 llama_token Sampler::argmax(const float* logits, int32_t nVocab, const std::vector<llama_token>& history,
@@ -118,7 +128,6 @@ llama_token Sampler::argmax(const float* logits, int32_t nVocab, const std::vect
   // The first maximum, when the grammar allows it, is the first maximum of the allowed tokens too.
   if (!grammar || grammar->allows(best)) return best;
   bestAllowed(l, nVocab, *grammar, 1, order_);
-  if (order_.empty()) fail("INVALID_ARGUMENT", "the grammar allows no token here (no token's text can go on with it)");
   return order_[0];
 }
 
@@ -147,29 +156,11 @@ void Sampler::distribution(const float* logits, int32_t nVocab, const std::vecto
   const bool allowedTopK = grammar && k < (size_t)nVocab;
   if (grammar && !allowedTopK) l = constrained(l, nVocab, *grammar);
   // top-k: the k largest logits, sorted descending (ties by lower id, so results are stable).
-  auto byLogit = [l](llama_token a, llama_token b) { return l[a] > l[b] || (l[a] == l[b] && a < b); };
   if (allowedTopK) {
     bestAllowed(l, nVocab, *grammar, k, order_);
-    if (order_.empty()) fail("INVALID_ARGUMENT", "the grammar allows no token here (no token's text can go on with it)");
-  } else if (k < (size_t)nVocab) {
-    // One pass with a heap of the k best so far (its front is the worst of them): most tokens
-    // fail the first comparison, so this costs little more than reading the logits.
-    order_.clear();
-    for (llama_token t = 0; t < nVocab; t++) {
-      if (order_.size() < k) {
-        order_.push_back(t);
-        std::push_heap(order_.begin(), order_.end(), byLogit);
-      } else if (byLogit(t, order_.front())) {
-        std::pop_heap(order_.begin(), order_.end(), byLogit);
-        order_.back() = t;
-        std::push_heap(order_.begin(), order_.end(), byLogit);
-      }
-    }
   } else {
-    order_.resize(nVocab);
-    std::iota(order_.begin(), order_.end(), 0);
+    largest(l, nVocab, k, order_);
   }
-  std::sort(order_.begin(), order_.end(), byLogit);
 
   // Probabilities at temperature 1 for top-p and min-p.
   const float maxLogit = l[order_[0]];

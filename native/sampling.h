@@ -58,7 +58,8 @@ class Sampler {
   // The logits with those the grammar does not allow at -infinity (a copy).
   const float* constrained(const float* logits, int32_t nVocab, const Grammar& grammar);
   // The `want` best tokens the grammar allows, best first (by logit, then lower id), found among
-  // the best few hundred before the whole vocabulary is masked. Empty: the grammar allows none.
+  // the best few hundred before the whole vocabulary is searched. Throws INVALID_ARGUMENT when the
+  // grammar allows none.
   void bestAllowed(const float* logits, int32_t nVocab, const Grammar& grammar, size_t want,
                    std::vector<llama_token>& out);
 
