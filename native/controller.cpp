@@ -18,6 +18,12 @@ constexpr int kTryEvery = 5;       // segments between tries
 constexpr double kBranchShare = 0.25;  // of a round's time that a tree's branches may add
 constexpr double kPlainTryBelow = 1.25;  // drafting's lead over plain decoding that stops plain tries
 constexpr size_t kMinPrefillTokens = 32;  // a prompt evaluation that tells the prefill rate
+// From plain decoding, drafting is tried again only while its measured rate is within this share
+// of plain decoding's, or once its measurements have faded below kStaleWeight rounds: where
+// drafting is far behind (a GPU, where a draft step costs as much as a main one), a try every
+// few segments would cost more than 5%.
+constexpr double kRetryShare = 0.8;
+constexpr double kStaleWeight = 0.5;
 
 }  // namespace
 
@@ -99,7 +105,7 @@ size_t DraftController::nodeBudget(int k) const {
 }
 
 double DraftController::rate(int k) const {
-  if (k == 0) return plainMs_ > 0 ? plainTokens_ / plainMs_ : 0;
+  if (k == 0) return plainMs_ > 0 ? plainTokens_ / plainMs_ : plainEstimateMs_ > 0 ? 1 / plainEstimateMs_ : 0;
   return w_ > 0 ? expectedTokens(k) / roundMs(k) : 0;
 }
 
@@ -118,13 +124,17 @@ int DraftController::next(size_t catchUp, size_t remaining) {
   const int drafting = bestDraftLength();
   const bool plainBest = w_ > 0 ? rate(0) >= rate(drafting) : !draftingPays_;
   int k = plainBest ? 0 : drafting;
+  bool trial = w_ <= 0;
   // Tries: from plain decoding, drafting; else a length next to the best, one shorter and one
   // longer in turn, and plain decoding instead every other time while drafting is not far ahead.
   if (++segmentsSinceTry_ >= kTryEvery) {
     segmentsSinceTry_ = 0;
     tryTurn_ = (tryTurn_ + 1) % 4;
     if (k == 0) {
-      k = drafting;
+      if (w_ < kStaleWeight || rate(drafting) >= kRetryShare * rate(0)) {
+        k = drafting;
+        trial = true;
+      }
     } else if (tryTurn_ % 2 == 1 && w_ > 0 && (rate(0) <= 0 || rate(k) < kPlainTryBelow * rate(0))) {
       k = 0;
     } else {
@@ -137,6 +147,9 @@ int DraftController::next(size_t catchUp, size_t remaining) {
     promptRefusals_++;
   }
   segmentK_ = k;
+  // Drafting before anything is measured, or tried again from plain decoding, is one round: where
+  // it does not pay (a draft step as dear as a main one), one round tells.
+  segmentLength_ = k > 0 && trial ? 1 : kSegmentRounds;
   return k;
 }
 
@@ -156,7 +169,7 @@ void DraftController::recordRound(int k, int tokens, double ms, int checked, int
     checked_[i] += 1;
     if (i < accepted) accepted_[i] += 1;
   }
-  if (++segmentRounds_ < kSegmentRounds) return;
+  if (++segmentRounds_ < segmentLength_) return;
   segmentRounds_ = 0;
   for (double* x : {&plainTokens_, &plainMs_, &w_, &sk_, &skk_, &sy_, &sky_}) *x *= kFade;
   for (int i = 0; i < maxTokens_; i++) {

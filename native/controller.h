@@ -45,6 +45,9 @@ class DraftController {
   int next(size_t catchUp, size_t remaining);
   // The main model evaluated `tokens` prompt tokens in ms.
   void recordPrefill(size_t tokens, double ms);
+  // What a plain step is expected to take (the main model's cost curve), in ms (0: unknown): it
+  // stands in for plain decoding's rate until that is measured.
+  void setPlainEstimate(double ms) { plainEstimateMs_ = ms; }
   // Of a draft of k tokens, how many the main model is expected to keep (measured acceptance by
   // position, held towards the prior).
   double expectedKept(int k) const;
@@ -81,6 +84,7 @@ class DraftController {
   double priorSlope_;         // the prior's b / (a + b * k) at k = maxTokens
   double paramRatio_;
   double prefillMsPerToken_ = 0;  // the main model's; 0 = not measured
+  double plainEstimateMs_ = 0;
   // Faded sums: plain decoding's tokens and ms; drafting rounds' weight, k, k^2, ms and k * ms;
   // acceptance by draft position.
   double plainTokens_ = 0, plainMs_ = 0;
@@ -89,6 +93,7 @@ class DraftController {
   int segmentK_ = 0;
   int promptRefusals_ = 0;
   int segmentRounds_ = 0;  // of the segment under way, at length segmentK_
+  int segmentLength_ = 0;  // rounds the segment under way is to have
   int segmentsSinceTry_ = 0;
   int tryTurn_ = 0;  // which try is next: odd: plain decoding (if drafting's lead is small); 0: shorter; 2: longer
 };

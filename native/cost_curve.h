@@ -30,6 +30,10 @@ class CostCurve {
   std::vector<double> ratios(int key, int maxN) const;
   // Measured V(1) in ms; 0 while not seen often enough.
   double singleMs(int key) const;
+  // V(1) in ms as well as can be told: measured; else from the smallest size seen at all, by the
+  // prior's shape (which, batches being cheapest on GPUs, errs towards a V(1) too small); 0:
+  // nothing seen.
+  double singleEstimateMs(int key) const;
   // The prior's V(n) / V(1).
   static double priorRatio(int n);
 

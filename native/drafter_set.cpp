@@ -32,7 +32,8 @@ bool Probe::tryAnyway(bool advised) {
 }
 
 DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, const EvaluatorOptions& mainOptions,
-                       ggml_threadpool* threadpool, ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort) {
+                       ggml_threadpool* threadpool, ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort)
+    : main_(main), costKey_(costKey(mainOptions)) {
   double sizeRatio = 0, paramRatio = 0;
   if (options.draft) {
     EvaluatorOptions d = mainOptions;
@@ -73,7 +74,7 @@ DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, con
 
   // The controllers' priors: the main model's cost curve on these threads, and the draft model's
   // step as a share of the main one's.
-  const int key = costKey(mainOptions);
+  const int key = costKey_;
   auto prior = [&](int maxTokens, bool withDraft) {
     CostPrior p;
     p.ratio = main.costCurve().ratios(key, maxTokens + 1);
@@ -119,6 +120,11 @@ RoundPlan DrafterSet::plan(const std::vector<llama_token>& history, size_t gener
   // except with the prompt: the controller weighs that once, before drafting.
   const size_t catchUp = draftModel_ ? draftModel_->catchUp(history) : 0;
   p.promptCatchUp = catchUp > generated + 1 ? catchUp : 0;
+  // Until plain decoding is measured, the main model's single step stands in for it.
+  const double plainMs = main_.costCurve().singleEstimateMs(costKey_);
+  for (DraftController* c : {controller_.get(), draftController_.get()}) {
+    if (c) c->setPlainEstimate(plainMs);
+  }
   int length = controller_ ? controller_->next(freeDrafters_ ? 0 : p.promptCatchUp, remaining) : 0;
   if (lookahead_) length = std::max(length, 1);  // the window advances in every round
   p.length = std::min(length, p.limit);

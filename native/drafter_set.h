@@ -119,6 +119,8 @@ class DrafterSet {
   void cutBesideDraft(Entry& e, Draft& d, const std::vector<llama_token>& path);
   bool isFree(size_t i) const { return (int)i != draftModelIndex_; }
 
+  const ModelCore& main_;
+  int costKey_;  // the main model's thread setting in its cost curve
   std::vector<Entry> drafters_;
   int draftModelIndex_ = -1;
   DraftModelDrafter* draftModel_ = nullptr;  // in drafters_, when there is one

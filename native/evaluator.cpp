@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <thread>
 
 #include "clock.h"
 #include "errors.h"
@@ -36,6 +38,22 @@ Evaluator::Evaluator(std::shared_ptr<ModelCore> model, const EvaluatorOptions& o
   batch_.reset(new llama_batch(llama_batch_init((int32_t)nBatch_, 0, branches_ + 1)));
 }
 
+namespace {
+
+// SPECDEC_SIMULATED_DECODE_MS: a fixed latency added to every decode of every model, whatever its
+// size, as a GPU's launch and synchronisation costs are. For tests and benchmarks of the
+// controller on a machine without such a device; read once.
+double simulatedDecodeMs() {
+  static const double ms = [] {
+    const char* env = std::getenv("SPECDEC_SIMULATED_DECODE_MS");
+    const double v = env ? std::atof(env) : 0;
+    return v > 0 && v < 10000 ? v : 0.0;
+  }();
+  return ms;
+}
+
+}  // namespace
+
 bool Evaluator::abortCallback(void* data) { return static_cast<Evaluator*>(data)->abort_->load(); }
 
 size_t Evaluator::commonPrefix(const std::vector<llama_token>& other) const {
@@ -69,6 +87,7 @@ void Evaluator::run(int32_t n, size_t keepOnFailure, bool timed) {
   b.n_tokens = n;
   const auto start = std::chrono::steady_clock::now();
   int32_t rc = llama_decode(ctx_.get(), b);
+  if (simulatedDecodeMs() > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(simulatedDecodeMs()));
   const double ms = msSince(start);
   // A lost RPC worker zeroes what it should have computed: nothing of this decode counts.
   model_->checkRpc();
