@@ -1,15 +1,13 @@
 #include "datastore.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <sstream>
 
 #include "errors.h"
@@ -105,12 +103,44 @@ std::vector<int32_t> saIs(const std::vector<int32_t>& s, int32_t upper) {
   return sa;
 }
 
-struct FileCloser {
-  int fd;
-  ~FileCloser() {
-    if (fd >= 0) close(fd);
+// An open datastore file and its size, read once: the header and the body come from the same
+// file even if the path is replaced meanwhile. Paths are UTF-8 (u8path: on Windows too).
+struct StoreFile {
+  std::ifstream in;
+  uint64_t size = 0;
+  explicit StoreFile(const std::string& path) : in(std::filesystem::u8path(path), std::ios::binary) {
+    if (!in) fail("IO_ERROR", "cannot read " + path + ": " + std::strerror(errno));
+    in.seekg(0, std::ios::end);
+    const std::streamoff end = in.tellg();
+    if (end < 0) fail("IO_ERROR", "cannot read " + path);
+    size = (uint64_t)end;
+    in.seekg(0);
+  }
+  // Reads n bytes at offset; false when the file is shorter.
+  bool read(void* to, size_t n, uint64_t offset) {
+    in.clear();
+    in.seekg((std::streamoff)offset);
+    in.read(static_cast<char*>(to), (std::streamsize)n);
+    return (size_t)in.gcount() == n;
   }
 };
+
+// The header of an open store, checked against the file's size.
+DatastoreHeader checkedHeader(StoreFile& file, const std::string& path) {
+  DatastoreHeader h{};
+  if (file.size < sizeof h || !file.read(&h, sizeof h, 0) || std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) {
+    fail("INVALID_DATASTORE", path + " is not a specdec datastore");
+  }
+  if (h.version != kVersion) {
+    fail("INVALID_DATASTORE", path + " is a datastore of format version " + std::to_string(h.version) + ", this build reads version " +
+                                  std::to_string(kVersion) + ": build it again");
+  }
+  if (h.nTokens == 0 || h.nTokens > (uint64_t)INT32_MAX || h.nDocuments == 0 || h.nDocuments > h.nTokens ||
+      file.size != sizeof h + h.nTokens * (sizeof(int32_t) + sizeof(uint32_t))) {
+    fail("INVALID_DATASTORE", path + " is damaged: its size does not match its header");
+  }
+  return h;
+}
 
 }  // namespace
 
@@ -149,23 +179,30 @@ void DatastoreBuilder::write(const std::string& path, uint64_t corpusFingerprint
   h.corpusFingerprint = corpusFingerprint;
   h.nTokens = tokens_.size();
   h.nDocuments = documents_;
-  const std::string temp = path + ".tmp" + std::to_string(getpid());
+  // Written beside the target under a name of its own, then moved over it (replacing an older
+  // store; std::filesystem::rename does on Windows too), so that no reader sees half a file.
+  namespace fs = std::filesystem;
+  const fs::path target = fs::u8path(path);
+  const fs::path temp = fs::u8path(path + ".tmp" + std::to_string(std::random_device{}()));
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("IO_ERROR", "cannot write " + temp + ": " + std::strerror(errno));
+    if (!out) fail("IO_ERROR", "cannot write " + temp.u8string() + ": " + std::strerror(errno));
     out.write(reinterpret_cast<const char*>(&h), sizeof h);
     out.write(reinterpret_cast<const char*>(tokens_.data()), (std::streamsize)(tokens_.size() * sizeof(int32_t)));
     out.write(reinterpret_cast<const char*>(sa.data()), (std::streamsize)(sa.size() * sizeof(uint32_t)));
     out.close();
     if (!out) {
-      std::remove(temp.c_str());
-      fail("IO_ERROR", "cannot write " + temp + ": " + std::strerror(errno));
+      std::error_code ignored;
+      fs::remove(temp, ignored);
+      fail("IO_ERROR", "cannot write " + temp.u8string() + ": " + std::strerror(errno));
     }
   }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    std::remove(temp.c_str());
-    fail("IO_ERROR", "cannot move the datastore into " + path + ": " + why);
+  std::error_code ec;
+  fs::rename(temp, target, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    fail("IO_ERROR", "cannot move the datastore into " + path + ": " + ec.message());
   }
   tokens_ = {};
   documents_ = 0;
@@ -174,56 +211,34 @@ void DatastoreBuilder::write(const std::string& path, uint64_t corpusFingerprint
 // ---- Datastore --------------------------------------------------------------------------------
 
 DatastoreHeader Datastore::readHeader(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("IO_ERROR", "cannot read " + path + ": " + std::strerror(errno));
-  FileCloser closer{fd};
-  struct stat st {};
-  if (fstat(fd, &st) != 0) fail("IO_ERROR", "cannot read " + path + ": " + std::strerror(errno));
-  DatastoreHeader h{};
-  if ((size_t)st.st_size < sizeof h || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
-      std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) {
-    fail("INVALID_DATASTORE", path + " is not a specdec datastore");
-  }
-  if (h.version != kVersion) {
-    fail("INVALID_DATASTORE", path + " is a datastore of format version " + std::to_string(h.version) + ", this build reads version " +
-                                  std::to_string(kVersion) + ": build it again");
-  }
-  if (h.nTokens == 0 || h.nTokens > (uint64_t)INT32_MAX || h.nDocuments == 0 || h.nDocuments > h.nTokens ||
-      (uint64_t)st.st_size != sizeof h + h.nTokens * (sizeof(int32_t) + sizeof(uint32_t))) {
-    fail("INVALID_DATASTORE", path + " is damaged: its size does not match its header");
-  }
-  return h;
+  StoreFile file(path);
+  return checkedHeader(file, path);
 }
 
 // The file is read into memory, not mapped: a mapped file truncated or overwritten by another
 // program while a session drafts from it kills the process (SIGBUS, or garbage in the suffix
 // array read unchecked). Read once and checked, it is this process's own. Sessions of one process
-// share one copy while the file (device, inode, size, modification time) stays the same.
+// share one copy while the file (its canonical path, size and modification time) stays the same.
 std::shared_ptr<Datastore> Datastore::open(const std::string& path, const ModelCore& model) {
-  const DatastoreHeader h = readHeader(path);
+  StoreFile file(path);
+  const DatastoreHeader h = checkedHeader(file, path);
   if (h.nVocab != (uint32_t)model.nVocab() || h.vocabFingerprint != model.vocabFingerprint()) {
     fail("VOCAB_MISMATCH", path + " was built with another tokenizer than the model's: build it again with this model");
   }
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("IO_ERROR", "cannot read " + path + ": " + std::strerror(errno));
-  FileCloser closer{fd};
-  struct stat st {};
-  if (fstat(fd, &st) != 0) fail("IO_ERROR", "cannot read " + path + ": " + std::strerror(errno));
-  const std::string key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
-                          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+  std::error_code ec;
+  const auto where = std::filesystem::weakly_canonical(std::filesystem::u8path(path), ec);
+  const auto modified = std::filesystem::last_write_time(std::filesystem::u8path(path), ec);
+  const std::string key = where.u8string() + ":" + std::to_string(file.size) + ":" +
+                          std::to_string((long long)modified.time_since_epoch().count());
   static std::mutex cacheMutex;
   static std::map<std::string, std::weak_ptr<Datastore>> cache;
   std::lock_guard<std::mutex> lock(cacheMutex);
   if (auto shared = cache[key].lock()) return shared;
 
   std::shared_ptr<Datastore> store(new Datastore());
-  const size_t size = sizeof h + h.nTokens * (sizeof(int32_t) + sizeof(uint32_t));
-  store->data_.resize(size);
-  for (size_t done = 0; done < size;) {
-    const ssize_t n = pread(fd, store->data_.data() + done, size - done, (off_t)done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) fail("INVALID_DATASTORE", path + " changed while it was read (it is shorter than its header says)");
-    done += (size_t)n;
+  store->data_.resize(file.size);
+  if (!file.read(store->data_.data(), store->data_.size(), 0)) {
+    fail("INVALID_DATASTORE", path + " changed while it was read (it is shorter than its header says)");
   }
   std::memcpy(&store->header_, store->data_.data(), sizeof h);
   if (std::memcmp(&store->header_, &h, sizeof h) != 0) fail("INVALID_DATASTORE", path + " changed while it was opened");

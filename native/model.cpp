@@ -1,11 +1,10 @@
 #include "model.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "errors.h"
@@ -19,17 +18,18 @@ namespace specdec {
 // What model.h says it checks; the rest is llama.cpp's loader's, which reports failures by
 // logging and returning null.
 void precheckModelFile(const std::string& path) {
-  struct stat st {};
   if (path.empty()) fail("INVALID_ARGUMENT", "model path is empty");
-  if (stat(path.c_str(), &st) != 0) fail("MODEL_NOT_FOUND", "model file not found: " + path);
-  if (S_ISDIR(st.st_mode)) fail("INVALID_MODEL", "model path is a directory, not a GGUF file: " + path);
-  if (!S_ISREG(st.st_mode)) fail("INVALID_MODEL", "model path is not a regular file: " + path);
-  std::ifstream f(path, std::ios::binary);
+  std::error_code ec;
+  const auto status = std::filesystem::status(std::filesystem::u8path(path), ec);
+  if (!std::filesystem::exists(status)) fail("MODEL_NOT_FOUND", "model file not found: " + path);
+  if (std::filesystem::is_directory(status)) fail("INVALID_MODEL", "model path is a directory, not a GGUF file: " + path);
+  if (!std::filesystem::is_regular_file(status)) fail("INVALID_MODEL", "model path is not a regular file: " + path);
+  std::ifstream f(std::filesystem::u8path(path), std::ios::binary);
   if (!f) fail("MODEL_NOT_FOUND", "model file cannot be opened: " + path);
   char magic[4] = {0, 0, 0, 0};
   f.read(magic, 4);
   if (f.gcount() < 4 || std::memcmp(magic, "GGUF", 4) != 0) {
-    fail("INVALID_MODEL", "not a GGUF file (bad magic" + std::string(st.st_size == 0 ? ", the file is empty" : "") +
+    fail("INVALID_MODEL", "not a GGUF file (bad magic" + std::string(f.gcount() == 0 ? ", the file is empty" : "") +
                               "): " + path);
   }
   checkModelMetadata(path);

@@ -14,7 +14,7 @@
 #include "cost_curve.h"
 #include "live.h"
 #include "llama.h"
-#include "rpc.h"
+#include "rpc_workers.h"
 
 namespace specdec {
 

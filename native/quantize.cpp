@@ -1,8 +1,7 @@
 #include "quantize.h"
 
-#include <sys/stat.h>
-
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -38,8 +37,8 @@ llama_ftype quantizationType(const std::string& name) {
 
 void quantizeModelFile(const QuantizeJob& job) {
   precheckModelFile(job.src);
-  struct stat a {}, b {};
-  if (stat(job.dst.c_str(), &b) == 0 && stat(job.src.c_str(), &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(std::filesystem::u8path(job.dst), std::filesystem::u8path(job.src), ec) && !ec) {
     fail("INVALID_ARGUMENT", "the destination is the source file: " + job.dst);
   }
   llama_model_quantize_params params = llama_model_quantize_default_params();

@@ -28,7 +28,9 @@ function fail(message) {
 
 function run(cmd, args, opts = {}) {
   try {
-    return execFileSync(cmd, args, { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", ...opts });
+    // npm is npm.cmd on Windows, which only a shell runs.
+    const shell = cmd === "npm" && process.platform === "win32";
+    return execFileSync(cmd, args, { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", shell, ...opts });
   } catch (err) {
     const detail = (err.stderr || err.stdout || err.message || "").toString().trim();
     fail(`'${cmd} ${args.join(" ")}' failed: ${detail}`);
@@ -76,8 +78,10 @@ function main() {
     run("tar", ["-xzf", tgz, "-C", work, "package/llama/gitRelease.bundle"]);
     const bundle = path.join(work, "package/llama/gitRelease.bundle");
     const checkout = path.join(work, "llama.cpp");
-    run("git", ["clone", "--quiet", "--no-checkout", bundle, checkout]);
-    run("git", ["-c", "advice.detachedHead=false", "checkout", "--quiet", COMMIT], { cwd: checkout });
+    // LF as in the bundle whatever the machine's git says (Windows' core.autocrlf), so that the
+    // patches apply.
+    run("git", ["-c", "core.autocrlf=false", "clone", "--quiet", "--no-checkout", bundle, checkout]);
+    run("git", ["-c", "core.autocrlf=false", "-c", "advice.detachedHead=false", "checkout", "--quiet", COMMIT], { cwd: checkout });
     const head = run("git", ["rev-parse", "HEAD"], { cwd: checkout }).trim();
     if (head !== COMMIT) fail(`bundle checkout is at ${head}, expected ${COMMIT}`);
     for (const p of patches()) {

@@ -4,7 +4,7 @@ import path from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { loadModel, SpecdecError, type Model } from "../lib/index.js";
+import { loadModel, quantizeModel, SpecdecError, type Model } from "../lib/index.js";
 import { tempDir, tinyModel } from "./helpers/env.js";
 import { expectCode } from "./helpers/expect.js";
 
@@ -14,6 +14,19 @@ describe("bad model files", () => {
 
   it("missing file", async () => {
     await expectCode(loadModel(path.join(dir, "nope.gguf")), "MODEL_NOT_FOUND", /not found/);
+  });
+
+  it("quantizing a file onto itself, by any spelling of its path, and the source is untouched", async () => {
+    const source = tinyModel();
+    const before = fs.readFileSync(source);
+    const spelt = path.join(path.dirname(source), ".", path.basename(source));
+    for (const destination of [source, spelt]) {
+      await expectCode(quantizeModel(source, destination, { type: "Q8_0" }), "INVALID_ARGUMENT", /destination is the source/);
+    }
+    expect(fs.readFileSync(source).equals(before)).toBe(true);
+    const copy = path.join(dir, "copy-q8_0.gguf");
+    await quantizeModel(source, copy, { type: "Q8_0", threads: 1 });
+    await (await loadModel(copy)).dispose();
   });
 
   it("a directory", async () => {

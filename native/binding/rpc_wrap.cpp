@@ -1,6 +1,6 @@
 // rpcServeSocket({ fd, threads, memoryBytes, idleMs }) -> Promise resolved when the connection
 // ends: rpc.h's rpcServeSocket on the libuv pool.
-#include "rpc.h"
+#include "rpc_workers.h"
 
 #include "args.h"
 #include "bindings.h"

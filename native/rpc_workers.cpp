@@ -1,4 +1,4 @@
-#include "rpc.h"
+#include "rpc_workers.h"
 
 #include <memory>
 
