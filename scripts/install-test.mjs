@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 // The real install test: packs specdec as npm would publish it, installs the tarball into a fresh
-// project under the OS temp folder with install scripts off and with no compiler, CMake, make or
-// ninja on PATH, then loads ../shared/models/main-q8_0.gguf and generates, once with the
-// prebuild this CPU gets and once forced to each prebuilt CPU variant it can run. Needs `npm run
-// prebuild` first. Prints the tarball's size.
+// project under the OS temp folder with no compiler, CMake, make or ninja on PATH (the install
+// script must take the prebuild and fetch no build tools), then loads
+// ../shared/models/main-q8_0.gguf and generates, once with the prebuild this CPU gets and once
+// forced to each prebuilt CPU variant it can run; last, fetches the build tools a source build
+// would need. Needs `npm run prebuild` first. Prints the tarball's size.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { runnableX64Variants } from "../dist/binary.js";
+import { cpuFlags, nodeHost, runnableX64Variants } from "../dist/binary.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const model = path.resolve(root, "../shared/models/main-q8_0.gguf");
@@ -29,12 +30,13 @@ const variants = fs
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "specdec-install-"));
 try {
-  // A PATH with node and npm alone: no cc, c++, cmake, make, ninja.
+  // A PATH with node, npm and sh alone: no cc, c++, cmake, make, ninja.
   const bin = path.join(work, "bin");
   fs.mkdirSync(bin);
   fs.symlinkSync(process.execPath, path.join(bin, "node"));
   const npmCli = execFileSync("npm", ["root", "-g"], { encoding: "utf8" }).trim() + "/npm/bin/npm-cli.js";
   fs.symlinkSync(npmCli, path.join(bin, "npm"));
+  fs.symlinkSync("/bin/sh", path.join(bin, "sh"));  // npm runs install scripts with it
   const env = { ...process.env, PATH: bin };
   for (const tool of ["cc", "c++", "gcc", "g++", "cmake", "make", "ninja"]) {
     try {
@@ -53,12 +55,17 @@ try {
   const app = path.join(work, "app");
   fs.mkdirSync(app);
   fs.writeFileSync(path.join(app, "package.json"), '{ "name": "app", "private": true, "type": "module" }\n');
-  execFileSync("npm", ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline", path.join(work, tarball)], {
+  const installLog = execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--foreground-scripts", path.join(work, tarball)], {
     cwd: app,
     env,
-    stdio: "inherit",
+    encoding: "utf8",
   });
+  if (!installLog.includes("specdec: using the prebuilt binary")) fail(`the install script did not take the prebuild:\n${installLog}`);
   if (fs.existsSync(path.join(app, "node_modules/specdec/build"))) fail("the install built something");
+  // A prebuild that fits needs no build tools.
+  for (const tool of ["cmake-js", "node-addon-api"]) {
+    if (fs.existsSync(path.join(app, "node_modules", tool))) fail(`${tool} was installed beside a prebuild that fits`);
+  }
 
   const script = `
 import { loadModel, nativeBinary } from "specdec";
@@ -79,11 +86,18 @@ console.log(JSON.stringify({ binary: nativeBinary().split(/[\\\\/]/).slice(-3).j
   };
   generate(undefined);
   // a variant whose instructions this CPU lacks would die of SIGILL: it is said, not run
-  const runnable = process.arch === "x64" ? new Set(runnableX64Variants({})) : null;
+  const runnable = process.arch === "x64" ? new Set(runnableX64Variants({}, () => cpuFlags(nodeHost(), []))) : null;
   for (const v of variants) {
     if (runnable && !runnable.has(v)) console.log(`${v}: not run (this CPU lacks its instructions)`);
     else generate(v);
   }
+  // Where none fits, the install builds from source: the tools it needs come then (the build
+  // itself, minutes of compiling, is what \`npm install\` in a checkout does, tested there).
+  const tools = JSON.parse(
+    execFileSync("node", ["node_modules/specdec/scripts/build-tools.mjs"], { cwd: app, env, encoding: "utf8" }).trim().split("\n").pop(),
+  );
+  if (!fs.existsSync(tools.cmakeJs) || !fs.existsSync(path.join(tools.nodeAddonApi, "napi.h"))) fail(`build tools not fetched: ${JSON.stringify(tools)}`);
+  console.log(`build tools fetched on demand: ${path.relative(app, tools.cmakeJs)}`);
   console.log("install test: ok");
 } finally {
   fs.rmSync(work, { recursive: true, force: true });

@@ -9,14 +9,14 @@
 //   node scripts/prebuild.mjs [--variants avx512,avx2,sse42]
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
+import { buildTools } from "./build-tools.mjs";
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const require = createRequire(import.meta.url);
 
 // ggml's CPU options per x86-64 level (lib/binary.ts names the CPU flags each needs).
 const X64 = {
@@ -37,7 +37,7 @@ for (const v of variants) {
 }
 
 execFileSync(process.execPath, [path.join(root, "scripts/deps.mjs")], { cwd: root, stdio: "inherit" });
-const cmakeJs = require.resolve("cmake-js/bin/cmake-js");
+const { cmakeJs, nodeAddonApi } = buildTools();
 const outDir = path.join(root, "prebuilds", `${process.platform}-${process.arch}`);
 fs.mkdirSync(outDir, { recursive: true });
 // Paths under the root are hashed relative to it, so the variants' build folders share objects.
@@ -47,7 +47,7 @@ for (const v of variants) {
   const start = Date.now();
   const build = path.join("build-prebuild", v);
   // Every x86 option set, on or off: with GGML_NATIVE off, ggml turns AVX2 and others on by default.
-  const defines = ["--CDSPECDEC_NATIVE=OFF"];
+  const defines = ["--CDSPECDEC_NATIVE=OFF", `--CDNODE_ADDON_API_DIR=${nodeAddonApi}`];
   if (X64[v]) for (const o of X86_OPTIONS) defines.push(`--CDGGML_${o}=${X64[v].includes(o) ? "ON" : "OFF"}`);
   const log = path.join(root, "build-prebuild", `${v}.log`);
   fs.mkdirSync(path.dirname(log), { recursive: true });
@@ -69,4 +69,8 @@ for (const v of variants) {
   if (process.platform === "linux") execFileSync("strip", ["--strip-unneeded", file]);
   const mb = (fs.statSync(file).size / 2 ** 20).toFixed(1);
   console.log(`prebuild: ${path.relative(root, file)} (${mb} MiB, ${((Date.now() - start) / 1000).toFixed(0)} s)`);
+  // The CPU probe (built with no instruction-set flags, the same in every variant's folder): the
+  // loader's way to read the CPU's features where the system has no file or command for them.
+  const probe = path.join(root, build, "Release", "cpu-probe.node");
+  if (process.arch === "x64" && fs.existsSync(probe)) fs.copyFileSync(probe, path.join(outDir, "cpu-probe.node"));
 }
