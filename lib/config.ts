@@ -1,5 +1,5 @@
 // Process-wide settings of the native layer.
-import { addon, addonFile } from "./native.js";
+import { addon, addonFile, type Device } from "./native.js";
 import * as v from "./validate.js";
 
 /**
@@ -31,6 +31,15 @@ export function setLogLevel(level: "none" | "error" | "warn" | "info" | "debug")
 /** llama.cpp's description of the CPU features and backends in use. */
 export function systemInfo(): string {
   return addon.systemInfo();
+}
+
+/**
+ * The compute devices this build's backends found (the CPU first; GPUs with a CUDA, Vulkan or
+ * Metal build): where a model's `gpuLayers` go. A Vulkan device that is a CPU in software (Mesa's
+ * lavapipe) is left out unless GGML_VK_VISIBLE_DEVICES names it.
+ */
+export function devices(): Device[] {
+  return addon.devices();
 }
 
 /** The native addon file in use: a source build, or the prebuild chosen for this platform and CPU. */

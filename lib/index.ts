@@ -11,7 +11,8 @@ export {
   type LookaheadDrafterOptions,
   type GenerateOptions,
 } from "./options.js";
-export { setNumerics, getNumerics, setLogLevel, systemInfo, nativeBinary, type Numerics } from "./config.js";
+export { setNumerics, getNumerics, setLogLevel, systemInfo, devices, nativeBinary, type Numerics } from "./config.js";
+export type { Device } from "./native.js";
 export {
   buildDatastore,
   openDatastore,

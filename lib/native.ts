@@ -10,6 +10,18 @@ import type { LoadModelOptions } from "./model.js";
 import type { GenerateOptions } from "./options.js";
 import type { GenerationStats } from "./session.js";
 
+/** A compute device a backend of this build found: where a model's `gpuLayers` go. */
+export interface Device {
+  /** The backend's name for it, e.g. "CPU", "CUDA0", "Vulkan0", "Metal". */
+  name: string;
+  description: string;
+  /** "cpu", "gpu" (discrete), "igpu" (integrated) or "accel" (an accelerator beside the CPU). */
+  type: "cpu" | "gpu" | "igpu" | "accel";
+  /** Bytes; 0 where the backend does not tell. */
+  memoryTotal: number;
+  memoryFree: number;
+}
+
 export interface NativeModelInfo {
   description: string;
   architecture: string;
@@ -118,6 +130,7 @@ export interface NativeAddon {
   getNumerics(): "exact" | "fast";
   setLogLevel(level: number): void;
   systemInfo(): string;
+  devices(): Device[];
   /** The native models and sessions alive in this process (for tests: disposing frees them). */
   liveObjects(): { models: number; sessions: number };
   quantizeModel(source: string, destination: string, options: { type: string; pure?: boolean; threads?: number }): Promise<void>;

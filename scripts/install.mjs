@@ -55,5 +55,8 @@ if (await prebuildFits()) {
     if (archs) defines.push(`--CDCMAKE_CUDA_ARCHITECTURES=${archs}`);
   }
   if (gpu === "vulkan") defines.push("--CDSPECDEC_VULKAN=ON");
-  run(process.execPath, [cmakeJs, "build", "--out", "build", "--parallel", jobs, "--log-level", "warn", ...defines]);
+  // --out <folder>: build there instead (a second build beside the first: the Vulkan one in CI).
+  const outAt = process.argv.indexOf("--out");
+  const out = outAt > 0 && process.argv[outAt + 1] ? process.argv[outAt + 1] : "build";
+  run(process.execPath, [cmakeJs, "build", "--out", out, "--parallel", jobs, "--log-level", "warn", ...defines]);
 }

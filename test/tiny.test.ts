@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { loadModel, type Model } from "../lib/index.js";
+import { devices, loadModel, type Model } from "../lib/index.js";
 import { tinyModel } from "./helpers/env.js";
 import { DEFAULT_PIECES } from "./helpers/gguf.js";
 
@@ -47,5 +47,15 @@ describe("vocabulary-only models", () => {
     expect(await model.detokenize(tokens)).toBe("the def");
     await expect(model.createSession()).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: /vocabOnly/ });
     model.dispose();
+  });
+});
+
+describe("devices", () => {
+  it("lists the CPU, with its memory, and what a GPU backend found", () => {
+    const list = devices();
+    const cpu = list.find((d) => d.type === "cpu");
+    expect(cpu?.name).toBe("CPU");
+    expect(cpu!.memoryTotal).toBeGreaterThan(0);
+    for (const d of list) expect(["cpu", "gpu", "igpu", "accel"]).toContain(d.type);
   });
 });

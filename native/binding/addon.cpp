@@ -5,6 +5,7 @@
 #include "addon.h"
 #include "bindings.h"
 #include "datastore_wrap.h"
+#include "ggml-backend.h"
 #include "ggml-cpu.h"
 #include "js_errors.h"
 #include "llama.h"
@@ -47,6 +48,34 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), llama_print_system_info());
 }
 
+// devices() -> [{ name, description, type, memoryTotal, memoryFree }]: the compute devices this
+// build's backends found (the CPU, GPUs, RPC workers connected to), where gpuLayers go.
+Napi::Value Devices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t n = ggml_backend_dev_count();
+  Napi::Array list = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; i++) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    size_t free = 0, total = 0;
+    ggml_backend_dev_memory(dev, &free, &total);
+    const char* type = "cpu";
+    switch (ggml_backend_dev_type(dev)) {
+      case GGML_BACKEND_DEVICE_TYPE_GPU: type = "gpu"; break;
+      case GGML_BACKEND_DEVICE_TYPE_IGPU: type = "igpu"; break;
+      case GGML_BACKEND_DEVICE_TYPE_ACCEL: type = "accel"; break;
+      default: break;
+    }
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("name", ggml_backend_dev_name(dev));
+    d.Set("description", ggml_backend_dev_description(dev));
+    d.Set("type", type);
+    d.Set("memoryTotal", (double)total);
+    d.Set("memoryFree", (double)free);
+    list.Set(i, d);
+  }
+  return list;
+}
+
 // liveObjects() -> { models, sessions }: the native models and sessions alive in this process
 // (disposed ones are freed once no running work holds them).
 Napi::Value LiveObjects(const Napi::CallbackInfo& info) {
@@ -81,6 +110,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumerics", Napi::Function::New(env, GetNumerics, "getNumerics"));
   exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevel, "setLogLevel"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
+  exports.Set("devices", Napi::Function::New(env, Devices, "devices"));
   exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
   exports.Set("quantizeModel", Napi::Function::New(env, QuantizeModel, "quantizeModel"));
   exports.Set("rpcServeSocket", Napi::Function::New(env, RpcServeSocket, "rpcServeSocket"));
