@@ -18,12 +18,11 @@ constexpr int kTryEvery = 5;       // segments between tries
 constexpr double kBranchShare = 0.25;  // of a round's time that a tree's branches may add
 constexpr double kPlainTryBelow = 1.25;  // drafting's lead over plain decoding that stops plain tries
 constexpr size_t kMinPrefillTokens = 32;  // a prompt evaluation that tells the prefill rate
-// From plain decoding, drafting is tried again only while its measured rate is within this share
-// of plain decoding's, or once its measurements have faded below kStaleWeight rounds: where
-// drafting is far behind (a GPU, where a draft step costs as much as a main one), a try every
-// few segments would cost more than 5%.
-constexpr double kRetryShare = 0.8;
-constexpr double kStaleWeight = 0.5;
+// From plain decoding, drafting is tried for one round; after each try that found it slower, the
+// next waits twice as many segments (up to 2^kMaxBackoff times kTryEvery): where drafting is far
+// behind (a GPU, where a draft step costs as much as a main one), a try every few segments would
+// cost more than 5%, while one unlucky try does not shut drafting out where it pays.
+constexpr int kMaxBackoff = 4;
 
 }  // namespace
 
@@ -123,18 +122,21 @@ int DraftController::next(size_t catchUp, size_t remaining) {
   if (segmentRounds_ > 0) return segmentK_;  // a segment keeps its length
   const int drafting = bestDraftLength();
   const bool plainBest = w_ > 0 ? rate(0) >= rate(drafting) : !draftingPays_;
+  if (trialPending_) {
+    failedTrials_ = plainBest ? std::min(failedTrials_ + 1, kMaxBackoff) : 0;
+    trialPending_ = false;
+  }
   int k = plainBest ? 0 : drafting;
   bool trial = w_ <= 0;
-  // Tries: from plain decoding, drafting; else a length next to the best, one shorter and one
-  // longer in turn, and plain decoding instead every other time while drafting is not far ahead.
-  if (++segmentsSinceTry_ >= kTryEvery) {
+  // Tries: from plain decoding, drafting (backing off); else a length next to the best, one
+  // shorter and one longer in turn, and plain decoding instead every other time while drafting is
+  // not far ahead.
+  if (++segmentsSinceTry_ >= (k == 0 ? kTryEvery << failedTrials_ : kTryEvery)) {
     segmentsSinceTry_ = 0;
     tryTurn_ = (tryTurn_ + 1) % 4;
     if (k == 0) {
-      if (w_ < kStaleWeight || rate(drafting) >= kRetryShare * rate(0)) {
-        k = drafting;
-        trial = true;
-      }
+      k = drafting;
+      trial = true;
     } else if (tryTurn_ % 2 == 1 && w_ > 0 && (rate(0) <= 0 || rate(k) < kPlainTryBelow * rate(0))) {
       k = 0;
     } else {
@@ -150,6 +152,7 @@ int DraftController::next(size_t catchUp, size_t remaining) {
   // Drafting before anything is measured, or tried again from plain decoding, is one round: where
   // it does not pay (a draft step as dear as a main one), one round tells.
   segmentLength_ = k > 0 && trial ? 1 : kSegmentRounds;
+  trialPending_ = k > 0 && trial;
   return k;
 }
 

@@ -94,6 +94,8 @@ class DraftController {
   int promptRefusals_ = 0;
   int segmentRounds_ = 0;  // of the segment under way, at length segmentK_
   int segmentLength_ = 0;  // rounds the segment under way is to have
+  bool trialPending_ = false;  // the segment under way is a one-round try of drafting
+  int failedTrials_ = 0;       // tries in a row that found drafting slower than plain decoding
   int segmentsSinceTry_ = 0;
   int tryTurn_ = 0;  // which try is next: odd: plain decoding (if drafting's lead is small); 0: shorter; 2: longer
 };
