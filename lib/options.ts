@@ -169,6 +169,14 @@ export interface GenerateOptions {
    * with theirs (0 to 20); default: none. See {@link GenerationChunk.logprobs}.
    */
   logprobs?: number;
+  /**
+   * Texts the lookup drafter may quote for this generation only: what the app retrieved (search
+   * results, the files open in an editor). Tokenized and indexed when the generation starts
+   * (`stats.referenceTokens`, `stats.referenceMs`), never put into the prompt or the KV cache; the
+   * output is what it would be without them, only drafted from them. Needs the lookup drafter
+   * (the default). At most 64 MiB in all.
+   */
+  references?: string[];
   /** Aborts the generation: the iterator then throws a SpecdecError with code ABORTED. */
   signal?: AbortSignal;
   /** Add the model's BOS token before a text prompt (default: as the model asks). */
@@ -198,9 +206,11 @@ export const SESSION_KEYS: v.OptionKeys<SessionOptions> = {
 const DRAFT_KEYS: v.OptionKeys<DraftOptions> = { model: true, maxTokens: true, adaptive: true, minConfidence: true, greedy: true };
 const GENERATE_KEYS: v.OptionKeys<GenerateOptions> = {
   maxTokens: true, temperature: true, topK: true, topP: true, minP: true, repeatPenalty: true, repeatLastN: true,
-  frequencyPenalty: true, presencePenalty: true, seed: true, stop: true, grammar: true, jsonSchema: true, logprobs: true, signal: true, addBos: true,
-  specialTokens: true, chunkMs: true,
+  frequencyPenalty: true, presencePenalty: true, seed: true, stop: true, grammar: true, jsonSchema: true, logprobs: true, references: true,
+  signal: true, addBos: true, specialTokens: true, chunkMs: true,
 };
+/** The most text a generation's references may hold, in UTF-16 code units. */
+const MAX_REFERENCES = 64 * 2 ** 20;
 const DRAFTER_KEYS = {
   lookup: { type: true, ngramMin: true, ngramMax: true, maxTokens: true, adaptive: true } satisfies v.OptionKeys<LookupDrafterOptions>,
   retrieval: {
@@ -313,6 +323,12 @@ export function generationRequest(prompt: unknown, options: GenerateOptions): Na
     stop: v.maybe(o.stop, (x) => v.stringArray("stop", x)),
     grammar,
     logprobs: maybeInt("logprobs", 0, 20),
+    references: v.maybe(o.references, (x) => {
+      const texts = v.stringArray("references", x);
+      const size = texts.reduce((n, t) => n + t.length, 0);
+      if (size > MAX_REFERENCES) throw new SpecdecError("INVALID_ARGUMENT", `references hold ${size} characters; at most ${MAX_REFERENCES}`);
+      return texts;
+    }),
     addBos: v.maybe(o.addBos, (x) => v.boolean("addBos", x)),
     specialTokens: v.maybe(o.specialTokens, (x) => v.boolean("specialTokens", x)),
     chunkMs: maybeNum("chunkMs", 0, 60_000),

@@ -88,7 +88,7 @@ type TokenLogprobs = TokenLogprob & { token: number };
 const COMMON_FIELDS = [
   "model", "logprobs", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p",
   "repeat_penalty", "frequency_penalty", "presence_penalty", "seed", "stop", "n", "user", "metadata", "store",
-  "response_format", "grammar",
+  "response_format", "grammar", "references",
 ];
 const FIELDS = {
   chat: new Set([...COMMON_FIELDS, "messages", "top_logprobs", "tool_choice", "parallel_tool_calls"]),
@@ -140,6 +140,11 @@ function generateOptions(body: Body, chat: boolean): GenerateOptions {
   } else {
     logprobs = int("logprobs", 0, 5);
   }
+  // specdec's own: texts the lookup drafter may quote for this request (see GenerateOptions.references)
+  const references = body.references;
+  if (references !== undefined && references !== null && (!Array.isArray(references) || references.some((r) => typeof r !== "string"))) {
+    throw new HttpError(400, "references must be an array of strings", "references");
+  }
   return {
     maxTokens: int("max_completion_tokens", 1, 1 << 20) ?? int("max_tokens", 1, 1 << 20),
     temperature: num("temperature", 0, 2) ?? 1,
@@ -152,6 +157,7 @@ function generateOptions(body: Body, chat: boolean): GenerateOptions {
     presencePenalty: num("presence_penalty", -2, 2),
     stop: (stop as string[] | undefined) ?? undefined,
     logprobs,
+    ...(references ? { references: references as string[] } : {}),
     ...structure(body),
   };
 }

@@ -84,6 +84,10 @@ export interface GenerationStats {
    * expected to pay for itself in the tokens left (short generations after long prompts).
    */
   draftPromptRefusals: number;
+  /** Tokens of the generation's `references`, indexed for the lookup drafter. */
+  referenceTokens: number;
+  /** Milliseconds spent tokenizing and indexing them. */
+  referenceMs: number;
   /** Why it ended, or null while none has ended. */
   stopReason: StopReason | null;
 }

@@ -4,7 +4,6 @@
 #include <optional>
 
 #include "clock.h"
-#include "drafters/lookup.h"
 #include "drafters/retrieval.h"
 
 namespace specdec {
@@ -58,8 +57,9 @@ DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, con
     freeDrafters_ = true;
   };
   if (options.lookup) {
-    addFree("lookup", options.lookup->maxTokens, options.lookup->adaptive,
-            std::make_unique<LookupDrafter>(options.lookup->lookup));
+    auto drafter = std::make_unique<LookupDrafter>(options.lookup->lookup);
+    lookup_ = drafter.get();
+    addFree("lookup", options.lookup->maxTokens, options.lookup->adaptive, std::move(drafter));
   }
   if (options.retrieval) {
     addFree("retrieval", options.retrieval->maxTokens, options.retrieval->adaptive,

@@ -18,6 +18,7 @@
 #include "controller.h"
 #include "drafters/draft_model.h"
 #include "drafters/lookahead.h"
+#include "drafters/lookup.h"
 #include "options.h"
 #include "place_record.h"
 #include "tree.h"
@@ -77,6 +78,8 @@ class DrafterSet {
   }
   // The lookahead drafter, whose window rides along in the verification batch (null: none).
   LookaheadDrafter* lookahead() const { return lookahead_; }
+  // The lookup drafter, which quotes a generation's references (null: none).
+  LookupDrafter* lookup() const { return lookup_; }
 
   // The main model evaluated `tokens` prompt tokens in ms.
   void recordPrefill(size_t tokens, double ms);
@@ -125,6 +128,7 @@ class DrafterSet {
   int draftModelIndex_ = -1;
   DraftModelDrafter* draftModel_ = nullptr;  // in drafters_, when there is one
   LookaheadDrafter* lookahead_ = nullptr;    // in drafters_, when there is one
+  LookupDrafter* lookup_ = nullptr;          // in drafters_, when there is one
   bool freeDrafters_ = false;                // any besides a draft model
   int maxLeaves_ = 0;
   // With free drafters, controller_ sets their length and draftController_ decides, in the

@@ -121,6 +121,9 @@ struct GenerationRequest {
   std::string grammar;  // GBNF the output must follow ("": none)
   int32_t logprobs = -1;  // -1: none; else each token's log-probability and this many likeliest alternatives
   double chunkMs = 25;  // a step returns to JS after about this long
+  // Texts the lookup drafter may quote for this generation only (search results, open files):
+  // tokenized and indexed, never put into the prompt or the KV cache.
+  std::vector<std::string> references;
 };
 
 }  // namespace specdec

@@ -37,6 +37,9 @@ void SessionCore::pauseThreads() {
 }
 
 void SessionCore::begin(GenerationRequest request) {
+  if (!request.references.empty() && !drafters_->lookup()) {
+    fail("INVALID_ARGUMENT", "references are quoted by the lookup drafter, and this session has none (drafters: [{ type: \"lookup\" }])");
+  }
   // A grammar that does not parse is the caller's error, before anything starts.
   auto grammar = request.grammar.empty() ? nullptr : std::make_unique<Grammar>(model()->vocab(), request.grammar);
   grammar_ = std::move(grammar);
@@ -55,6 +58,16 @@ void SessionCore::prepare() {
   } else {
     prompt_ = std::move(request_.promptTokens);
     model()->checkTokens(prompt_);
+  }
+  if (LookupDrafter* lookup = drafters_->lookup()) {
+    const auto start = Clock::now();
+    std::vector<std::vector<llama_token>> references;
+    for (const std::string& text : request_.references) {
+      references.push_back(model()->tokenize(text, false, false));
+      stats_.referenceTokens += (int32_t)references.back().size();
+    }
+    lookup->setReferences(std::move(references));
+    stats_.referenceMs = msSince(start);
   }
   const int32_t n = (int32_t)prompt_.size();
   const uint32_t nCtx = contextSize();

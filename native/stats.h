@@ -27,6 +27,8 @@ struct GenerationStats {
   double draftMs = 0;
   double mainMs = 0;
   int32_t draftPromptRefusals = 0;  // rounds the draft model stayed out: evaluating the prompt with it would not pay
+  int32_t referenceTokens = 0;  // of the generation's references, tokenized and indexed for lookup
+  double referenceMs = 0;       // their tokenizing and indexing
   std::string stopReason;  // empty while none has ended
   struct Drafter {
     std::string name;
@@ -61,6 +63,8 @@ struct GenerationStats {
     f("draftMs", &GenerationStats::draftMs);
     f("mainMs", &GenerationStats::mainMs);
     f("draftPromptRefusals", &GenerationStats::draftPromptRefusals);
+    f("referenceTokens", &GenerationStats::referenceTokens);
+    f("referenceMs", &GenerationStats::referenceMs);
   }
 
   // Adds another generation's figures (totals).

@@ -150,6 +150,16 @@ describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {
     await expect(client.models.retrieve("gpt-4")).rejects.toMatchObject({ status: 404 });
   });
 
+  it("takes references (specdec's own field): drafts from them, the same text", async () => {
+    const body = { model: "main", prompt: PROMPTS[2], max_tokens: 24, temperature: 0, references: [`# from the docs\n${PROMPTS[2]}${expected.get(PROMPTS[2])}`] };
+    const r = await client.completions.create(body as never);
+    const usage = (r as unknown as { usage: { speculation: { drafted_tokens: number; accepted_tokens: number } } }).usage;
+    expect((r as unknown as { choices: { text: string }[] }).choices[0].text).toBe(expected.get(PROMPTS[2]));
+    expect(usage.speculation.accepted_tokens).toBeGreaterThan(12);
+    const chat = await client.chat.completions.create({ model: "main", messages: [{ role: "user", content: "Hi" }], max_tokens: 8, temperature: 0, references: ["Hello there"] } as never);
+    expect((chat as unknown as { choices: { message: { content: string } }[] }).choices[0].message.content.length).toBeGreaterThan(0);
+  });
+
   it("gives logprobs as OpenAI does, chat and completions", async () => {
     const chat = await client.chat.completions.create({ model: "main", messages: [{ role: "user", content: "hi" }], max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 2 });
     const content = chat.choices[0].logprobs!.content!;
@@ -214,6 +224,8 @@ describe("OpenAI-compatible server (main-q8_0 + draft-q8_0)", () => {
       [post("/v1/completions", JSON.stringify({ prompt: "x", max_tokens: -5 })), 400, "max_tokens"],
       [post("/v1/completions", JSON.stringify({ prompt: "x", temperature: "hot" })), 400, "temperature"],
       [post("/v1/completions", JSON.stringify({ prompt: "x", stop: [1] })), 400, "stop"],
+      [post("/v1/completions", JSON.stringify({ prompt: "x", references: "text" })), 400, "references"],
+      [post("/v1/chat/completions", JSON.stringify({ messages: [{ role: "user", content: "x" }], references: [{}] })), 400, "references"],
       [post("/v1/chat/completions", JSON.stringify({ messages: [] })), 400, "messages"],
       [post("/v1/chat/completions", JSON.stringify({ messages: [{ role: 1 }] })), 400, "messages"],
       [post("/v1/completions", JSON.stringify({ prompt: "x".repeat(2 << 20) })), 413, null],

@@ -126,7 +126,7 @@ Napi::Value SessionWrap::Begin(const Napi::CallbackInfo& info) {
   jsCall(env, [&] {
     Napi::Object o = argObject(info, 0, {"prompt", "addBos", "specialTokens", "maxTokens", "temperature", "topK", "topP",
                                          "minP", "repeatPenalty", "repeatLastN", "frequencyPenalty", "presencePenalty",
-                                         "seed", "stop", "grammar", "logprobs", "chunkMs"});
+                                         "seed", "stop", "grammar", "logprobs", "chunkMs", "references"});
     GenerationRequest r;
     Napi::Value prompt = o.Get("prompt");
     if (prompt.IsString()) {
@@ -170,6 +170,17 @@ Napi::Value SessionWrap::Begin(const Napi::CallbackInfo& info) {
       fail("INVALID_ARGUMENT", "grammar must be a string (GBNF)");
     }
     r.logprobs = (int32_t)optInt(o, "logprobs", r.logprobs, -1, 20);
+    Napi::Value references = o.Get("references");
+    if (references.IsArray()) {
+      auto arr = references.As<Napi::Array>();
+      for (uint32_t i = 0; i < arr.Length(); i++) {
+        Napi::Value v = arr.Get(i);
+        if (!v.IsString()) fail("INVALID_ARGUMENT", "references must be an array of strings");
+        r.references.push_back(v.As<Napi::String>().Utf8Value());
+      }
+    } else if (!references.IsUndefined() && !references.IsNull()) {
+      fail("INVALID_ARGUMENT", "references must be an array of strings");
+    }
     r.chunkMs = optNumber(o, "chunkMs", r.chunkMs, 0, 60000);
     core->begin(std::move(r));
   });

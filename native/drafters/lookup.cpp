@@ -4,7 +4,8 @@
 
 namespace specdec {
 
-LookupDrafter::LookupDrafter(LookupOptions options) : options_(options), last_(options.ngramMax - options.ngramMin + 1) {}
+LookupDrafter::LookupDrafter(LookupOptions options)
+    : options_(options), last_(options.ngramMax - options.ngramMin + 1), inReferences_(last_.size()) {}
 
 uint64_t LookupDrafter::hash(const llama_token* tokens, int32_t n) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a over the token ids
@@ -31,6 +32,19 @@ void LookupDrafter::sync(const std::vector<llama_token>& context) {
   indexed_ = context;
 }
 
+void LookupDrafter::setReferences(std::vector<std::vector<llama_token>> references) {
+  references_ = std::move(references);
+  for (auto& m : inReferences_) m.clear();
+  for (uint32_t r = 0; r < references_.size(); r++) {
+    const std::vector<llama_token>& text = references_[r];
+    for (size_t end = 1; end < text.size(); end++) {
+      for (int32_t n = options_.ngramMin; n <= options_.ngramMax && (size_t)n <= end; n++) {
+        inReferences_[n - options_.ngramMin].try_emplace(hash(&text[end - n], n), Place{r, (uint32_t)end});
+      }
+    }
+  }
+}
+
 void LookupDrafter::propose(const std::vector<llama_token>& context, int maxTokens, Sampler&, const Grammar*,
                               std::vector<Draft>& out) {
   out.clear();
@@ -39,14 +53,26 @@ void LookupDrafter::propose(const std::vector<llama_token>& context, int maxToke
   const size_t size = context.size();
   for (int32_t n = std::min<int32_t>(options_.ngramMax, (int32_t)size); n >= options_.ngramMin; n--) {
     const llama_token* ending = &context[size - n];
+    const uint64_t h = hash(ending, n);
     const auto& m = last_[n - options_.ngramMin];
-    auto it = m.find(hash(ending, n));
-    if (it == m.end()) continue;
-    const size_t start = it->second;
-    if (!std::equal(ending, ending + n, &context[start - n])) continue;  // a hash collision
-    const size_t stop = std::min(size, start + (size_t)maxTokens);
-    out.emplace_back().tokens.assign(context.begin() + start, context.begin() + stop);
-    return;
+    if (auto it = m.find(h); it != m.end()) {
+      const size_t start = it->second;
+      if (std::equal(ending, ending + n, &context[start - n])) {  // else a hash collision
+        const size_t stop = std::min(size, start + (size_t)maxTokens);
+        out.emplace_back().tokens.assign(context.begin() + start, context.begin() + stop);
+        return;
+      }
+    }
+    const auto& r = inReferences_[n - options_.ngramMin];
+    if (auto it = r.find(h); it != r.end()) {
+      const std::vector<llama_token>& text = references_[it->second.reference];
+      const size_t start = it->second.start;
+      if (std::equal(ending, ending + n, &text[start - n])) {
+        const size_t stop = std::min(text.size(), start + (size_t)maxTokens);
+        out.emplace_back().tokens.assign(text.begin() + start, text.begin() + stop);
+        return;
+      }
+    }
   }
 }
 
