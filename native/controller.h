@@ -7,11 +7,13 @@
 //   depth, verification and sampling, the draft model's cold caches after a main-model batch,
 //   rounds whose first draft is rejected before any batch) and fitted with a line a + b * k over
 //   the lengths tried, the slope held towards the prior's shape when the lengths tried are close;
-// - plain decoding's rate is measured directly.
+// - plain decoding's rate is measured directly; until it is, the main model's measured single
+//   step stands in for it (setPlainEstimate).
 // Everything fades with age, so it follows the text as acceptance changes. Rounds go in segments
 // of a few with one length, and every few segments one is a try of a length next to the best
 // (so that the line stays measured) or, while drafting is not far ahead or plain decoding was
-// never measured, of plain decoding.
+// never measured, of plain decoding. From plain decoding, a try of drafting is one round, as is
+// the first drafting round; each try that finds drafting slower doubles the wait for the next.
 // The first drafts use the longest length, if the prior (acceptance 0.7, the cost of a main-model
 // decode of n tokens and of a draft step as this model's CostCurve has measured them, or else as
 // measured on a 2-core x86 CPU with a draft step costing half the draft/main size ratio of a
