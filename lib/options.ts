@@ -323,14 +323,16 @@ export function generationRequest(prompt: unknown, options: GenerateOptions): Na
     stop: v.maybe(o.stop, (x) => v.stringArray("stop", x)),
     grammar,
     logprobs: maybeInt("logprobs", 0, 20),
-    references: v.maybe(o.references, (x) => {
-      const texts = v.stringArray("references", x);
-      const size = texts.reduce((n, t) => n + t.length, 0);
-      if (size > MAX_REFERENCES) throw new SpecdecError("INVALID_ARGUMENT", `references hold ${size} characters; at most ${MAX_REFERENCES}`);
-      return texts;
-    }),
     addBos: v.maybe(o.addBos, (x) => v.boolean("addBos", x)),
     specialTokens: v.maybe(o.specialTokens, (x) => v.boolean("specialTokens", x)),
     chunkMs: maybeNum("chunkMs", 0, 60_000),
+    ...(o.references !== undefined ? { references: referenceTexts(o.references) } : {}),
   };
+}
+
+function referenceTexts(x: unknown): string[] {
+  const texts = v.stringArray("references", x);
+  const size = texts.reduce((n, t) => n + t.length, 0);
+  if (size > MAX_REFERENCES) throw new SpecdecError("INVALID_ARGUMENT", `references hold ${size} characters; at most ${MAX_REFERENCES}`);
+  return texts;
 }
