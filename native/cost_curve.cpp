@@ -83,10 +83,10 @@ double CostCurve::singleMs(int key) const {
 }
 
 double CostCurve::singleEstimateMs(int key) const {
-  if (const double ms = singleMs(key); ms > 0) return ms;
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = tables_.find(key);
   if (it == tables_.end()) return 0;
+  if (const Size* one = measured(it->second, 1)) return one->ms;
   for (int n = 1; n < (int)it->second.size(); n++) {
     if (it->second[n].weight > 0) return it->second[n].ms / priorRatio(n);
   }

@@ -74,6 +74,22 @@ inline bool optBool(const Napi::Object& o, const char* key, bool def) {
   return v.As<Napi::Boolean>().Value();
 }
 
+// An optional array of strings (none: empty).
+inline std::vector<std::string> optStrings(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  std::vector<std::string> out;
+  if (v.IsUndefined() || v.IsNull()) return out;
+  const std::string wrong = std::string(key) + " must be an array of strings";
+  if (!v.IsArray()) fail("INVALID_ARGUMENT", wrong);
+  auto arr = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value item = arr.Get(i);
+    if (!item.IsString()) fail("INVALID_ARGUMENT", wrong);
+    out.push_back(item.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
 inline std::vector<llama_token> tokensFrom(const Napi::Value& v, const char* what) {
   std::vector<llama_token> out;
   if (v.IsTypedArray()) {

@@ -152,17 +152,7 @@ Napi::Value SessionWrap::Begin(const Napi::CallbackInfo& info) {
     s.frequencyPenalty = (float)optNumber(o, "frequencyPenalty", s.frequencyPenalty, -100, 100);
     s.presencePenalty = (float)optNumber(o, "presencePenalty", s.presencePenalty, -100, 100);
     s.seed = (uint32_t)optInt(o, "seed", s.seed, 0, 0xffffffffLL);
-    Napi::Value stop = o.Get("stop");
-    if (stop.IsArray()) {
-      auto arr = stop.As<Napi::Array>();
-      for (uint32_t i = 0; i < arr.Length(); i++) {
-        Napi::Value v = arr.Get(i);
-        if (!v.IsString()) fail("INVALID_ARGUMENT", "stop must be an array of strings");
-        r.stops.push_back(v.As<Napi::String>().Utf8Value());
-      }
-    } else if (!stop.IsUndefined() && !stop.IsNull()) {
-      fail("INVALID_ARGUMENT", "stop must be an array of strings");
-    }
+    r.stops = optStrings(o, "stop");
     Napi::Value grammar = o.Get("grammar");
     if (grammar.IsString()) {
       r.grammar = grammar.As<Napi::String>().Utf8Value();
@@ -170,17 +160,7 @@ Napi::Value SessionWrap::Begin(const Napi::CallbackInfo& info) {
       fail("INVALID_ARGUMENT", "grammar must be a string (GBNF)");
     }
     r.logprobs = (int32_t)optInt(o, "logprobs", r.logprobs, -1, 20);
-    Napi::Value references = o.Get("references");
-    if (references.IsArray()) {
-      auto arr = references.As<Napi::Array>();
-      for (uint32_t i = 0; i < arr.Length(); i++) {
-        Napi::Value v = arr.Get(i);
-        if (!v.IsString()) fail("INVALID_ARGUMENT", "references must be an array of strings");
-        r.references.push_back(v.As<Napi::String>().Utf8Value());
-      }
-    } else if (!references.IsUndefined() && !references.IsNull()) {
-      fail("INVALID_ARGUMENT", "references must be an array of strings");
-    }
+    r.references = optStrings(o, "references");
     r.chunkMs = optNumber(o, "chunkMs", r.chunkMs, 0, 60000);
     core->begin(std::move(r));
   });
