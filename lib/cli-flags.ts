@@ -12,6 +12,8 @@ export const USAGE = `usage: specdec generate -m <model.gguf> -p <prompt> [optio
        specdec serve -m <model.gguf> [--host 127.0.0.1] [--port 8080] [--name <id>] [--cors <origin>]... [--allowed-host <name>]... [--api-key <key>] [options]
        specdec datastore build <file or folder>... -m <model.gguf> -o <store.specdec> [--rebuild]
        specdec bench -m <model.gguf> [-d <draft.gguf>] --prompts <file.jsonl> [-o <folder>] [bench options]
+       specdec derive-draft -m <model.gguf> -o <draft.gguf> (--keep <n> [--spacing even|ends] | --layers <i,j,...>)
+                          [--type Q4_0] [--prompts <file.jsonl>] [-n 96] [--no-measure]
        specdec rpc-server [--host 127.0.0.1] [--port 50052] [-t <threads>] [--mem <MiB>]
                           [--max-clients 4] [--idle-timeout <ms>] [--token <secret>]
 
@@ -45,6 +47,16 @@ the -o folder (default specdec-bench). Prompts: JSON lines, {"prompt": ..., "id"
                                 llama-speculative-simple) to compare with
       --node-llama-cpp <folder> a folder whose node_modules holds node-llama-cpp, to compare with
       --node-llama-cpp-prompts <n>  node-llama-cpp runs only the first n prompts of each kind
+
+derive-draft: writes a draft model made from the main model alone, for a main model without a
+small model of the same vocabulary: the layers --layers names (0-based), or --keep of them spread
+evenly (first and last included; --spacing ends: the first n-1 and the last), with everything
+else (vocabulary, embeddings, output head) as it is, requantized to --type if given. Then it
+measures the draft against the main model, greedy, on the --prompts (the bench's JSON lines; by
+default a few openings the main model continues): each model's time per token, the share of
+drafted tokens kept, and the speedup speculative decoding gets from it. Untrained, a model that
+lost most of its layers guesses worse than a trained small model: read the figures before
+using it.
 
 rpc-server: serves this machine's GPUs (or else its CPU) as a worker that holds and computes model
 layers for other specdec processes (--rpc host:port,... in generate, chat, serve, bench). Without a

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // The specdec command line: `generate` streams a completion and prints the speed at the end,
 // `chat` talks, `serve` runs the OpenAI-compatible server, `datastore build` makes a retrieval
-// datastore, `bench` compares decoding with and without drafters (and other tools) in a report.
+// datastore, `bench` compares decoding with and without drafters (and other tools) in a report,
+// `derive-draft` makes a draft model from the main model's layers.
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 
 import { chatCommand } from "./cli-chat.js";
+import { deriveDraftCommand } from "./cli-derive.js";
 import { checkGenerateFlags, draftModelIdle, modelsFromFlags, num, rpcOptions, SESSION_FLAGS, usage, UsageError } from "./cli-flags.js";
 import { BenchInputError, runSuite } from "./bench/suite.js";
 import { buildDatastore } from "./datastore.js";
@@ -291,6 +293,7 @@ async function main(argv: string[]): Promise<number> {
     else if (command === "chat") await chatCommand(rest);
     else if (command === "datastore") await datastoreCommand(rest);
     else if (command === "bench") await benchCommand(rest);
+    else if (command === "derive-draft") await deriveDraftCommand(rest);
     else if (command === "rpc-server") await rpcServerCommand(rest);
     else if (command === "-v" || command === "--version" || command === "version") console.log(version());
     else if (command === undefined || command === "-h" || command === "--help" || command === "help") console.log(usage(rest[0]));
@@ -298,7 +301,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      const known = ["generate", "chat", "serve", "datastore", "bench", "rpc-server"].includes(command);
+      const known = ["generate", "chat", "serve", "datastore", "bench", "derive-draft", "rpc-server"].includes(command);
       console.error(`specdec: ${(err as Error).message}\n${known ? `specdec ${command} --help lists its options.` : usage()}`);
       return 2;
     }

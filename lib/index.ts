@@ -21,6 +21,7 @@ export {
   type DatastoreProgress,
   type BuildDatastoreOptions,
 } from "./datastore.js";
+export { deriveDraft, measureDraft, type DeriveDraftOptions, type DerivedDraft, type DraftMeasurement, type MeasureDraftOptions } from "./derive-draft.js";
 export { quantizeModel, QUANTIZATION_TYPES, type QuantizationType, type QuantizeOptions } from "./quantize.js";
 export { serve, type ServeOptions, type Server, type RequestLogEntry } from "./server.js";
 export { serveRpc, type RpcServerOptions, type RpcServer } from "./rpc.js";

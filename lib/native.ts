@@ -72,7 +72,7 @@ export interface NativeSessionOptions {
   threads?: number;
   threadsBatch?: number;
   flashAttention?: -1 | 0 | 1;
-  draft?: { model: NativeModel; maxTokens?: number; adaptive?: boolean; minConfidence?: number; greedy?: boolean };
+  draft?: { model: NativeModel; maxTokens?: number; adaptive?: boolean; minConfidence?: number; greedy?: boolean; translate?: boolean };
   lookup?: { ngramMin?: number; ngramMax?: number; maxTokens?: number; adaptive?: boolean };
   retrieval?: { path: string; minMatch?: number; maxMatch?: number; candidates?: number; maxTokens?: number; adaptive?: boolean };
   lookahead?: { window?: number; ngram?: number; candidates?: number };
@@ -134,6 +134,11 @@ export interface NativeAddon {
   /** The native models and sessions alive in this process (for tests: disposing frees them). */
   liveObjects(): { models: number; sessions: number };
   quantizeModel(source: string, destination: string, options: { type: string; pure?: boolean; threads?: number }): Promise<void>;
+  deriveDraft(
+    source: string,
+    destination: string,
+    options: { layers?: number[]; keep?: number; spacing?: string; type?: string; threads?: number },
+  ): Promise<{ architecture: string; sourceLayers: number; layers: number[] }>;
   rpcServeSocket(options: { fd: number; threads: number; memoryBytes: number; idleMs: number }): Promise<void>;
 }
 

@@ -107,7 +107,7 @@ export type DrafterOptions = LookupDrafterOptions | RetrievalDrafterOptions | Lo
 
 /** Options of the draft model of a session. */
 export interface DraftOptions {
-  /** The draft model. Its vocabulary must match (else VOCAB_MISMATCH). */
+  /** The draft model. Its vocabulary must match (else VOCAB_MISMATCH), unless `translate`. */
   model: Model;
   /** Most tokens drafted per round, 1 to 63 (default 4: with a draft model, longer drafts paid less on 2-core CPUs). */
   maxTokens?: number;
@@ -124,6 +124,13 @@ export interface DraftOptions {
    * Both are exact. Default false.
    */
   greedy?: boolean;
+  /**
+   * The draft model has another vocabulary (tokenizer): its guesses are turned into text and
+   * tokenized with the main model's, and the accepted text goes back the same way. Output stays
+   * exact; the draft model then drafts its likeliest tokens also when sampling (like `greedy`),
+   * and translation costs a little each round. Ignored when the vocabularies match. Default false.
+   */
+  translate?: boolean;
 }
 
 /** Options of {@link Session.generate}. */
@@ -203,7 +210,7 @@ export const DEFAULT_CONTEXT_SIZE = 4096;
 export const SESSION_KEYS: v.OptionKeys<SessionOptions> = {
   contextSize: true, batchSize: true, threads: true, threadsBatch: true, flashAttention: true, draft: true, drafters: true,
 };
-const DRAFT_KEYS: v.OptionKeys<DraftOptions> = { model: true, maxTokens: true, adaptive: true, minConfidence: true, greedy: true };
+const DRAFT_KEYS: v.OptionKeys<DraftOptions> = { model: true, maxTokens: true, adaptive: true, minConfidence: true, greedy: true, translate: true };
 const GENERATE_KEYS: v.OptionKeys<GenerateOptions> = {
   maxTokens: true, temperature: true, topK: true, topP: true, minP: true, repeatPenalty: true, repeatLastN: true,
   frequencyPenalty: true, presencePenalty: true, seed: true, stop: true, grammar: true, jsonSchema: true, logprobs: true, references: true,
@@ -255,6 +262,7 @@ function draftOptions(draft: unknown, contextSize: number, modelClass: typeof Mo
     adaptive: v.maybe(d.adaptive, (x) => v.boolean("draft.adaptive", x)),
     minConfidence: v.maybe(d.minConfidence, (x) => v.number("draft.minConfidence", x, 0, 1)),
     greedy: v.maybe(d.greedy, (x) => v.boolean("draft.greedy", x)),
+    translate: v.maybe(d.translate, (x) => v.boolean("draft.translate", x)),
   };
 }
 

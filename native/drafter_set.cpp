@@ -38,7 +38,7 @@ DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, con
     EvaluatorOptions d = mainOptions;
     d.branches = 0;
     d.contextSize = mainOptions.contextSize ? mainOptions.contextSize : (uint32_t)llama_model_n_ctx_train(main.get());
-    auto drafter = std::make_unique<DraftModelDrafter>(options.draft->model, d, threadpool, threadpoolBatch, abort,
+    auto drafter = std::make_unique<DraftModelDrafter>(options.draft->model, main, d, threadpool, threadpoolBatch, abort,
                                                        options.draft->drafter);
     draftModel_ = drafter.get();
     draftModelIndex_ = (int)drafters_.size();

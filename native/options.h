@@ -53,6 +53,8 @@ struct DraftModelOptions {
   // When sampling: draft the draft model's greedy choice (a deterministic draft, kept when the main
   // model's own draw names it) instead of a token drawn from its distribution.
   bool greedyWhenSampling = false;
+  // The draft model has another vocabulary: translate through text (drafter/vocab_bridge.h).
+  bool translate = false;
 };
 
 struct LookupOptions {

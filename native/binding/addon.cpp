@@ -113,6 +113,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("devices", Napi::Function::New(env, Devices, "devices"));
   exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
   exports.Set("quantizeModel", Napi::Function::New(env, QuantizeModel, "quantizeModel"));
+  exports.Set("deriveDraft", Napi::Function::New(env, DeriveDraft, "deriveDraft"));
   exports.Set("rpcServeSocket", Napi::Function::New(env, RpcServeSocket, "rpcServeSocket"));
   return exports;
 }

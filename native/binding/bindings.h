@@ -8,6 +8,8 @@ namespace specdec {
 
 // quantizeModel(src, dst, { type, pure, threads }) -> Promise<void>
 Napi::Value QuantizeModel(const Napi::CallbackInfo& info);
+// deriveDraft(src, dst, { layers | keep, spacing, type, threads }) -> Promise<{ architecture, sourceLayers, layers }>
+Napi::Value DeriveDraft(const Napi::CallbackInfo& info);
 // rpcServeSocket({ fd, threads, memoryBytes, idleMs }) -> Promise<void>
 Napi::Value RpcServeSocket(const Napi::CallbackInfo& info);
 

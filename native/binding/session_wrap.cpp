@@ -40,7 +40,7 @@ Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model,
   m.threads = (int32_t)optInt(o, "threads", m.threads, 1, 1024);
   m.threadsBatch = (int32_t)optInt(o, "threadsBatch", m.threads, 1, 1024);
   m.flashAttention = (int32_t)optInt(o, "flashAttention", m.flashAttention, -1, 1);
-  if (auto draft = optObject(o, "draft", {"model", "maxTokens", "adaptive", "minConfidence", "greedy"})) {
+  if (auto draft = optObject(o, "draft", {"model", "maxTokens", "adaptive", "minConfidence", "greedy", "translate"})) {
     Napi::Object d = *draft;
     Napi::Value handle = d.Get("model");
     if (!handle.IsObject() || !handle.As<Napi::Object>().InstanceOf(AddonData::of(env).modelClass.Value())) {
@@ -52,6 +52,8 @@ Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model,
     dopt.adaptive = optBool(d, "adaptive", dopt.adaptive);
     dopt.drafter.minConfidence = (float)optNumber(d, "minConfidence", dopt.drafter.minConfidence, 0, 1);
     dopt.drafter.greedyWhenSampling = optBool(d, "greedy", dopt.drafter.greedyWhenSampling);
+    // Translating between equal vocabularies would only cost: it is asked for, not needed.
+    dopt.drafter.translate = optBool(d, "translate", false) && dopt.model->vocabFingerprint() != model->vocabFingerprint();
     uint32_t ctx = m.contextSize ? m.contextSize : (uint32_t)llama_model_n_ctx_train(model->get());
     if ((uint32_t)dopt.maxTokens + 1 >= ctx) fail("INVALID_ARGUMENT", "draft.maxTokens must be below the context size");
     options.draft = dopt;
@@ -89,7 +91,7 @@ Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model,
   return PromiseWorker<std::shared_ptr<SessionCore>>::Run(
       env,
       [model, options]() mutable {
-        if (options.draft) model->checkDraftCompatible(*options.draft->model);
+        if (options.draft && !options.draft->drafter.translate) model->checkDraftCompatible(*options.draft->model);
         if (options.retrieval) options.retrieval->store = Datastore::open(options.retrieval->path, *model);
         return std::make_shared<SessionCore>(model, options);
       },

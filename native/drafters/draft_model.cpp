@@ -9,10 +9,13 @@
 
 namespace specdec {
 
-DraftModelDrafter::DraftModelDrafter(std::shared_ptr<ModelCore> model, const EvaluatorOptions& evaluator,
-                                     ggml_threadpool* threadpool, ggml_threadpool* threadpoolBatch,
-                                     const std::atomic<bool>* abort, DraftModelOptions options)
-    : eval_(std::move(model), evaluator, threadpool, threadpoolBatch, abort), options_(options) {}
+DraftModelDrafter::DraftModelDrafter(std::shared_ptr<ModelCore> model, const ModelCore& main,
+                                     const EvaluatorOptions& evaluator, ggml_threadpool* threadpool,
+                                     ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort,
+                                     DraftModelOptions options)
+    : eval_(std::move(model), evaluator, threadpool, threadpoolBatch, abort), options_(options) {
+  if (options_.translate) bridge_ = std::make_unique<VocabBridge>(main, *eval_.model());
+}
 
 // softmax(logits)[token], the draft model's confidence in a greedy guess. Logits more than 20
 // below the top add less than 2e-9 each and are skipped, so that this costs a scan, not an exp
@@ -37,6 +40,7 @@ void DraftModelDrafter::propose(const std::vector<llama_token>& context, int max
   if (maxTokens <= 0 || context.empty()) return;
   maxTokens = (int)std::min<size_t>(maxTokens, eval_.contextSize() - std::min<size_t>(context.size(), eval_.contextSize()));
   if (maxTokens <= 0) return;
+  if (bridge_) return proposeTranslated(context, maxTokens, out);
   const auto start = std::chrono::steady_clock::now();
   eval_.sync(context);
   catchUpMs_ = msSince(start);
@@ -65,6 +69,37 @@ void DraftModelDrafter::propose(const std::vector<llama_token>& context, int max
     if (path) path->accept(token);
     eval_.decode(&token, 1, false);
   }
+}
+
+// Greedy in the draft model's vocabulary, without the session's penalties or grammar (they are
+// of main-vocabulary tokens: DrafterSet cuts what the grammar does not allow). It drafts one token
+// more than asked and drops the last translated token, whose text the next draft token might
+// have continued ("pri" of "print"), unless the draft model ended the text.
+void DraftModelDrafter::proposeTranslated(const std::vector<llama_token>& context, int maxTokens, Draft& out) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<llama_token>& own = bridge_->toDraft(context);
+  if (own.empty() || own.size() + maxTokens + 2 > eval_.contextSize()) return;
+  eval_.sync(own);
+  catchUpMs_ = msSince(start);
+  const ModelCore& draft = *eval_.model();
+  const int32_t nVocab = draft.nVocab();
+  std::string text;
+  bool ended = false;
+  for (int i = 0; i <= maxTokens; i++) {
+    const float* logits = eval_.logits(-1);
+    llama_token token = (llama_token)(std::max_element(logits, logits + nVocab) - logits);
+    if (i > 0 && options_.minConfidence > 0 && topProbability(logits, token) < options_.minConfidence) break;
+    if (draft.isEog(token)) {
+      ended = true;
+      break;
+    }
+    text += draft.piece(token);
+    if (i == maxTokens) break;
+    eval_.decode(&token, 1, false);
+  }
+  out.tokens = bridge_->toMain(context, text);
+  if (!ended && !out.tokens.empty()) out.tokens.pop_back();
+  if ((int)out.tokens.size() > maxTokens) out.tokens.resize(maxTokens);
 }
 
 }  // namespace specdec

@@ -2,6 +2,8 @@
 // model) guesses the next tokens one at a time, greedily or by sampling with the session's
 // sampler chain. Its KV cache follows the accepted text: each proposal first brings it in line
 // (drops the rejected tail, evaluates what was accepted since), so nothing is evaluated twice.
+// A draft model of another vocabulary (DraftModelOptions::translate) reads and drafts through a
+// VocabBridge: its guesses, greedy, become deterministic main-vocabulary drafts.
 #pragma once
 
 #include <atomic>
@@ -10,28 +12,35 @@
 
 #include "../evaluator.h"
 #include "drafter.h"
+#include "vocab_bridge.h"
 
 namespace specdec {
 
 class DraftModelDrafter : public Drafter {
  public:
-  DraftModelDrafter(std::shared_ptr<ModelCore> model, const EvaluatorOptions& evaluator, ggml_threadpool* threadpool,
-                    ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort, DraftModelOptions options);
+  // `main`: the main model, read only when translating (it must outlive the drafter).
+  DraftModelDrafter(std::shared_ptr<ModelCore> model, const ModelCore& main, const EvaluatorOptions& evaluator,
+                    ggml_threadpool* threadpool, ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort,
+                    DraftModelOptions options);
 
   void propose(const std::vector<llama_token>& context, int maxTokens, Sampler& sampler, const Grammar* grammar,
                std::vector<Draft>& out) override;
   // How many tokens of `context` it has to evaluate before it can draft.
-  size_t catchUp(const std::vector<llama_token>& context) const { return context.size() - eval_.commonPrefix(context); }
+  size_t catchUp(const std::vector<llama_token>& context) const {
+    return bridge_ ? bridge_->untranslated(context) : context.size() - eval_.commonPrefix(context);
+  }
   // Of the last propose(), the milliseconds spent catching up with the context (not drafting).
   double lastCatchUpMs() const { return catchUpMs_; }
 
  private:
   float topProbability(const float* logits, llama_token token) const;
+  void proposeTranslated(const std::vector<llama_token>& context, int maxTokens, Draft& out);
 
   Evaluator eval_;
   DraftModelOptions options_;
   std::vector<llama_token> history_;
   double catchUpMs_ = 0;
+  std::unique_ptr<VocabBridge> bridge_;  // set when translating
 };
 
 }  // namespace specdec

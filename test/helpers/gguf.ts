@@ -214,3 +214,131 @@ export function writeTinyLlama(file: string, spec: TinyLlamaSpec = {}): string[]
   fs.writeFileSync(file, w.concat());
   return tokens;
 }
+
+interface ParsedGguf {
+  buf: Buffer;
+  /** Each key-value record: its key, parsed value and byte range in the file. */
+  kvs: { key: string; value: unknown; start: number; end: number }[];
+  tensors: { name: string; dims: number[]; type: number; offset: number }[];
+  /** Where the tensor infos end and the data section (aligned) starts. */
+  infoEnd: number;
+  dataStart: number;
+  alignment: number;
+}
+
+function parseGguf(file: string): ParsedGguf {
+  const buf = fs.readFileSync(file);
+  let at = 0;
+  const take = (n: number) => {
+    at += n;
+    return at - n;
+  };
+  const u64 = () => Number(buf.readBigUInt64LE(take(8)));
+  const str = () => {
+    const n = u64();
+    return buf.toString("utf8", take(n), at);
+  };
+  const scalar = (type: number): unknown => {
+    switch (type) {
+      case 0: return buf.readUInt8(take(1));
+      case 1: return buf.readInt8(take(1));
+      case 2: return buf.readUInt16LE(take(2));
+      case 3: return buf.readInt16LE(take(2));
+      case 4: return buf.readUInt32LE(take(4));
+      case 5: return buf.readInt32LE(take(4));
+      case 6: return buf.readFloatLE(take(4));
+      case 7: return buf.readUInt8(take(1)) !== 0;
+      case 8: return str();
+      case 9: {
+        const itemType = buf.readUInt32LE(take(4));
+        return Array.from({ length: u64() }, () => scalar(itemType));
+      }
+      case 10: return buf.readBigUInt64LE(take(8));
+      case 11: return buf.readBigInt64LE(take(8));
+      case 12: return buf.readDoubleLE(take(8));
+      default: throw new Error(`unknown GGUF type ${type}`);
+    }
+  };
+  if (buf.toString("latin1", 0, 4) !== "GGUF") throw new Error(`${file} is not a GGUF file`);
+  take(8); // magic, version
+  const nTensors = u64();
+  const nKv = u64();
+  const kvs: ParsedGguf["kvs"] = [];
+  for (let i = 0; i < nKv; i++) {
+    const start = at;
+    const key = str();
+    kvs.push({ key, value: scalar(buf.readUInt32LE(take(4))), start, end: at });
+  }
+  const tensors: ParsedGguf["tensors"] = [];
+  for (let i = 0; i < nTensors; i++) {
+    const name = str();
+    const dims = Array.from({ length: buf.readUInt32LE(take(4)) }, () => u64());
+    tensors.push({ name, dims, type: buf.readUInt32LE(take(4)), offset: u64() });
+  }
+  const alignment = (kvs.find((kv) => kv.key === "general.alignment")?.value as number | undefined) ?? 32;
+  return { buf, kvs, tensors, infoEnd: at, dataStart: Math.ceil(at / alignment) * alignment, alignment };
+}
+
+/** A GGUF file's metadata (key-value pairs; no tensors), as the file holds it. */
+export function readGgufMetadata(file: string): Record<string, unknown> {
+  return Object.fromEntries(parseGguf(file).kvs.map((kv) => [kv.key, kv.value]));
+}
+
+// Bytes per row of n values, for the tensor types the shared models use.
+function rowBytes(type: number, n: number): number {
+  const blocks: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 2: [32, 18], 8: [32, 34] }; // F32 F16 Q4_0 Q8_0
+  const b = blocks[type];
+  if (!b) throw new Error(`tensor type ${type} is not handled`);
+  return (n / b[0]) * b[1];
+}
+
+/**
+ * Copies a model with another vocabulary that reads text the same way in part: the ids of the
+ * normal tokens shuffled (the embedding rows moved with them, so the model computes what it did
+ * on the same text) and `disabled` of the longer pieces replaced by text no input holds, so words
+ * that used them are split otherwise. A draft of "another vocabulary" with real acceptance.
+ */
+export function writeOtherVocabulary(source: string, destination: string, { seed = 1, disabled = 0 } = {}): void {
+  const g = parseGguf(source);
+  const get = (key: string) => g.kvs.find((kv) => kv.key === key)!.value as never[];
+  const tokens = get("tokenizer.ggml.tokens") as string[];
+  const scores = get("tokenizer.ggml.scores") as number[];
+  const types = get("tokenizer.ggml.token_type") as number[];
+  const normal = types.map((t, i) => (t === 1 ? i : -1)).filter((i) => i >= 0);
+  const random = rng(seed);
+  const shuffled = [...normal];
+  for (let i = shuffled.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
+  }
+  const from = tokens.map((_, i) => i); // new id -> old id
+  normal.forEach((id, k) => (from[id] = shuffled[k]));
+  const newTokens = from.map((old) => tokens[old]);
+  const long = normal.filter((id) => [...newTokens[id]].length >= 4);
+  for (let k = 0; k < disabled && long.length; k++) {
+    const id = long.splice(Math.floor(random() * long.length), 1)[0];
+    newTokens[id] = `\u{F0000}${id}\u{F0001}`;
+  }
+  const replaced: Record<string, KV> = {
+    "tokenizer.ggml.tokens": { type: "strings", value: newTokens },
+    "tokenizer.ggml.scores": { type: "f32s", value: from.map((old) => scores[old]) },
+    "tokenizer.ggml.token_type": { type: "i32s", value: from.map((old) => types[old]) },
+  };
+  const w = new Writer();
+  w.push(g.buf.subarray(0, g.kvs[0].start));
+  for (const kv of g.kvs) {
+    if (replaced[kv.key]) writeKV(w, kv.key, replaced[kv.key]);
+    else w.push(g.buf.subarray(kv.start, kv.end));
+  }
+  w.push(g.buf.subarray(g.kvs[g.kvs.length - 1].end, g.infoEnd));
+  w.pad(g.alignment);
+  const data = Buffer.from(g.buf.subarray(g.dataStart));
+  for (const t of g.tensors) {
+    if (t.dims.length !== 2 || t.dims[1] !== tokens.length) continue; // token_embd, output
+    const row = rowBytes(t.type, t.dims[0]);
+    const old = g.buf.subarray(g.dataStart + t.offset, g.dataStart + t.offset + row * tokens.length);
+    from.forEach((o, i) => old.copy(data, t.offset + i * row, o * row, (o + 1) * row));
+  }
+  w.push(data);
+  fs.writeFileSync(destination, w.concat());
+}
