@@ -75,6 +75,7 @@ options:
   -f, --file <file>       the prompt from a file (generate)
   -d, --draft <file>      draft model for speculative decoding (same vocabulary)
       --draft-max <n>     most tokens the draft model drafts per round (default 4)
+      --draft-translate   the draft model has another vocabulary: draft through text
       --lookup            the lookup drafter: it drafts from the prompt and the output (on by default)
       --no-lookup         no lookup drafter
       --lookup-ngram <min>[:<max>]  ending lengths lookup matches, in tokens (default 2:4)
@@ -127,6 +128,7 @@ export const SESSION_FLAGS = {
   model: { type: "string", short: "m" },
   draft: { type: "string", short: "d" },
   "draft-max": { type: "string" },
+  "draft-translate": { type: "boolean" },
   lookup: { type: "boolean" },
   "no-lookup": { type: "boolean" },
   "lookup-ngram": { type: "string" },
@@ -156,6 +158,7 @@ export interface SessionFlags {
   model?: string;
   draft?: string;
   "draft-max"?: string;
+  "draft-translate"?: boolean;
   lookup?: boolean;
   "no-lookup"?: boolean;
   "lookup-ngram"?: string;
@@ -270,6 +273,7 @@ export async function modelsFromFlags(values: SessionFlags, progress = false): P
   const threads = count("threads", values.threads, 1, 1024);
   const draftMax = count("draft-max", values["draft-max"], 1, 63);
   if (draftMax !== undefined && !values.draft) throw new UsageError("--draft-max needs a draft model (-d)");
+  if (values["draft-translate"] && !values.draft) throw new UsageError("--draft-translate needs a draft model (-d)");
   const rpc = rpcOptions(values);
   const drafters = await draftersFromFlags(values);
   if (values.numerics) setNumerics(values.numerics as Numerics);
@@ -280,7 +284,9 @@ export async function modelsFromFlags(values: SessionFlags, progress = false): P
     const session: SessionOptions = {
       contextSize,
       threads,
-      draft: draft ? { model: draft, maxTokens: draftMax, adaptive: values["fixed-draft"] ? false : undefined } : undefined,
+      draft: draft
+        ? { model: draft, maxTokens: draftMax, adaptive: values["fixed-draft"] ? false : undefined, translate: values["draft-translate"] }
+        : undefined,
       drafters,
     };
     return { model, draft, session };

@@ -74,6 +74,8 @@ export interface MeasureDraftOptions {
   maxTokens?: number;
   /** Draft length of the fixed-length run that measures acceptance (default 4). */
   draftTokens?: number;
+  /** The draft model has another vocabulary (see DraftOptions.translate). Default false. */
+  translate?: boolean;
 }
 
 /** What {@link measureDraft} found, over all prompts. */
@@ -104,15 +106,16 @@ export interface DraftMeasurement {
 export async function measureDraft(main: Model, draft: Model, prompts: string[], options: MeasureDraftOptions = {}): Promise<DraftMeasurement> {
   v.stringArray("prompts", prompts);
   if (prompts.length === 0) throw new SpecdecError("INVALID_ARGUMENT", "prompts must not be empty");
-  const o = v.optionsObject("options", options, { maxTokens: true, draftTokens: true });
+  const o = v.optionsObject("options", options, { maxTokens: true, draftTokens: true, translate: true });
+  const translate = v.maybe(o.translate, (x) => v.boolean("translate", x));
   const maxTokens = v.maybe(o.maxTokens, (x) => v.integer("maxTokens", x, 1, 1 << 20)) ?? 96;
   const draftTokens = v.maybe(o.draftTokens, (x) => v.integer("draftTokens", x, 1, 63)) ?? 4;
   const generation = { maxTokens, temperature: 0 };
   // No other drafter (sessions have lookup unless told otherwise): the draft model alone is measured.
   const plain = await main.createSession({ drafters: [] });
   const draftAlone = await draft.createSession({ drafters: [] });
-  const fixed = await main.createSession({ draft: { model: draft, maxTokens: draftTokens, adaptive: false }, drafters: [] });
-  const adaptive = await main.createSession({ draft: { model: draft }, drafters: [] });
+  const fixed = await main.createSession({ draft: { model: draft, maxTokens: draftTokens, adaptive: false, translate }, drafters: [] });
+  const adaptive = await main.createSession({ draft: { model: draft, translate }, drafters: [] });
   const sum = { mainMs: 0, mainTokens: 0, draftMs: 0, draftTokens: 0, first: 0, firstKept: 0, drafted: 0, kept: 0, steps: 0, fixedTokens: 0, plainS: 0, specS: 0 };
   let identical = true;
   try {

@@ -171,7 +171,7 @@ void ModelCore::checkDraftCompatible(const ModelCore& draft) const {
   const llama_vocab* d = draft.vocab();
   auto mismatch = [&](const std::string& what) {
     fail("VOCAB_MISMATCH", "the draft model " + draft.options().path + " cannot draft for " + options_.path + ": " + what +
-                              " (a draft model of another vocabulary drafts through text with draft.translate)");
+                              " (a draft model of another vocabulary drafts through text: draft.translate, --draft-translate)");
   };
   if (llama_vocab_type(vocab_) != llama_vocab_type(d)) mismatch("the tokenizer types differ");
   if (nVocab_ != draft.nVocab()) {

@@ -126,7 +126,7 @@ describe("sampling with a translated draft", () => {
 
   it("both positions follow the main model's distribution", async () => {
     const session = await main.createSession({ contextSize: 64, drafters: [], draft: { model: draft, maxTokens: 2, adaptive: false, translate: true } });
-    // 4 tokens: the draft model drafts one token more than it proposes (the last may be cut short).
+    // 4 tokens: room after the first for drafts of 2 (translated drafts may come out shorter).
     const { c1, c2, n2 } = await sampleFirstTwo(session, prompt, N, T, 4);
     const totals = session.totals;
     session.dispose();

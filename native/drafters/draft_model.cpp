@@ -72,9 +72,10 @@ void DraftModelDrafter::propose(const std::vector<llama_token>& context, int max
 }
 
 // Greedy in the draft model's vocabulary, without the session's penalties or grammar (they are
-// of main-vocabulary tokens: DrafterSet cuts what the grammar does not allow). It drafts one token
-// more than asked and drops the last translated token, whose text the next draft token might
-// have continued ("pri" of "print"), unless the draft model ended the text.
+// of main-vocabulary tokens: DrafterSet cuts what the grammar does not allow). maxTokens draft
+// tokens, translated and cut to maxTokens main tokens. The last may be a word cut short ("pri"
+// of "print"); dropping it, or drafting a token more to drop, cost more than its rejections
+// (measured: the same main-model steps, 6% more drafting time).
 void DraftModelDrafter::proposeTranslated(const std::vector<llama_token>& context, int maxTokens, Draft& out) {
   const auto start = std::chrono::steady_clock::now();
   const std::vector<llama_token>& own = bridge_->toDraft(context);
@@ -84,21 +85,16 @@ void DraftModelDrafter::proposeTranslated(const std::vector<llama_token>& contex
   const ModelCore& draft = *eval_.model();
   const int32_t nVocab = draft.nVocab();
   std::string text;
-  bool ended = false;
-  for (int i = 0; i <= maxTokens; i++) {
+  for (int i = 0; i < maxTokens; i++) {
     const float* logits = eval_.logits(-1);
     llama_token token = (llama_token)(std::max_element(logits, logits + nVocab) - logits);
     if (i > 0 && options_.minConfidence > 0 && topProbability(logits, token) < options_.minConfidence) break;
-    if (draft.isEog(token)) {
-      ended = true;
-      break;
-    }
+    if (draft.isEog(token)) break;
     text += draft.piece(token);
-    if (i == maxTokens) break;
+    if (i + 1 == maxTokens) break;
     eval_.decode(&token, 1, false);
   }
   out.tokens = bridge_->toMain(context, text);
-  if (!ended && !out.tokens.empty()) out.tokens.pop_back();
   if ((int)out.tokens.size() > maxTokens) out.tokens.resize(maxTokens);
 }
 
