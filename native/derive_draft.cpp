@@ -100,26 +100,6 @@ void copyBytes(std::ifstream& from, uint64_t offset, uint64_t size, std::ofstrea
   }
 }
 
-}  // namespace
-
-std::vector<int> pickLayers(int total, int keep, const std::string& spacing) {
-  if (keep < 1 || keep > total) {
-    fail("INVALID_ARGUMENT", "cannot keep " + std::to_string(keep) + " of " + std::to_string(total) + " layers");
-  }
-  std::vector<int> layers;
-  if (spacing == "even") {
-    for (int i = 0; i < keep; i++) layers.push_back(keep == 1 ? 0 : (int)((int64_t)i * (total - 1) * 2 + (keep - 1)) / (2 * (keep - 1)));
-  } else if (spacing == "ends") {
-    for (int i = 0; i + 1 < keep; i++) layers.push_back(i);
-    layers.push_back(total - 1);
-  } else {
-    fail("INVALID_ARGUMENT", "spacing must be \"even\" or \"ends\", not \"" + spacing + "\"");
-  }
-  return layers;
-}
-
-namespace {
-
 // The layer-dropping copy itself (no requantizing).
 DeriveResult writeLayers(const DeriveJob& job) {
   if (job.dst.empty()) fail("INVALID_ARGUMENT", "destination path is empty");
@@ -205,6 +185,22 @@ DeriveResult writeLayers(const DeriveJob& job) {
 }
 
 }  // namespace
+
+std::vector<int> pickLayers(int total, int keep, const std::string& spacing) {
+  if (keep < 1 || keep > total) {
+    fail("INVALID_ARGUMENT", "cannot keep " + std::to_string(keep) + " of " + std::to_string(total) + " layers");
+  }
+  std::vector<int> layers;
+  if (spacing == "even") {
+    for (int i = 0; i < keep; i++) layers.push_back(keep == 1 ? 0 : (int)((int64_t)i * (total - 1) * 2 + (keep - 1)) / (2 * (keep - 1)));
+  } else if (spacing == "ends") {
+    for (int i = 0; i + 1 < keep; i++) layers.push_back(i);
+    layers.push_back(total - 1);
+  } else {
+    fail("INVALID_ARGUMENT", "spacing must be \"even\" or \"ends\", not \"" + spacing + "\"");
+  }
+  return layers;
+}
 
 DeriveResult deriveDraftFile(const DeriveJob& job) {
   std::error_code ec;
