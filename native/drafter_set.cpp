@@ -22,9 +22,6 @@ constexpr int kRestRounds = 7;
 // follows the text: a free drafter's token parting from the draft model's path, the draft model
 // where the free drafters propose the whole length.
 constexpr int kProbeRounds = 8;
-// After a drafting round the draft model is behind by the main model's own token, and the last
-// drafted one when all were kept; more is text decoded plainly.
-constexpr size_t kSteadyLag = 2;
 }  // namespace
 
 bool Probe::tryAnyway(bool advised) {
@@ -123,7 +120,6 @@ RoundPlan DrafterSet::plan(const std::vector<llama_token>& history, size_t gener
   // except with the prompt: the controller weighs that once, before drafting.
   const size_t catchUp = draftModel_ ? draftModel_->catchUp(history) : 0;
   p.promptCatchUp = catchUp > generated + 1 ? catchUp : 0;
-  p.lag = catchUp;
   // Until plain decoding is measured, the main model's single step stands in for it.
   const double plainMs = main_.costCurve().singleEstimateMs(costKey_);
   for (DraftController* c : {controller_.get(), draftController_.get()}) {
@@ -264,18 +260,6 @@ void DrafterSet::recordPlace(const DraftTree& tree, int32_t parent, size_t depth
     e.record.record(depth, kept);
     if (depth == 0 && e.record.poorFirstPlace()) e.resting = kRestRounds;
   }
-}
-
-double DrafterSet::excludedMs(const RoundPlan& plan, const Proposal& proposal) {
-  if (plan.promptCatchUp) return proposal.catchUpMs;
-  // Beside free drafters the draft model sits out rounds as a matter of course: its catch-up then
-  // is what that way of drafting costs.
-  if (freeDrafters_ || proposal.catchUpMs <= 0) return 0;
-  if (plan.lag <= kSteadyLag) {
-    steadyCatchUpMs_ = steadyCatchUpMs_ < 0 ? proposal.catchUpMs : 0.8 * steadyCatchUpMs_ + 0.2 * proposal.catchUpMs;
-    return 0;
-  }
-  return steadyCatchUpMs_ < 0 ? 0 : std::max(0.0, proposal.catchUpMs - steadyCatchUpMs_);
 }
 
 void DrafterSet::learn(const Proposal& proposal, const RoundOutcome& outcome) {

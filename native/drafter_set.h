@@ -31,7 +31,6 @@ struct RoundPlan {
   bool speculate = false;    // a speculative round; else a plain one
   int limit = 0;             // no draft longer: what the output, the context and the batch allow
   size_t promptCatchUp = 0;  // prompt tokens the draft model has yet to evaluate before its first draft
-  size_t lag = 0;            // tokens of the text the draft model has yet to evaluate (its catch-up)
   size_t remaining = 0;      // tokens left to generate, at most
 };
 
@@ -98,11 +97,6 @@ class DrafterSet {
   // A place of the tree was verified: the children of `parent`, at `depth` (0: the first place);
   // keptSources: the sources of the child kept (0: none). Updates the free drafters' records.
   void recordPlace(const DraftTree& tree, int32_t parent, size_t depth, uint32_t keptSources);
-  // Of a round's time, what the controllers are not to see: the draft model's evaluation of the
-  // prompt (weighed once, before drafting) and, for a draft model alone, the part of its catch-up
-  // with plainly decoded text beyond a steady round's (a try of drafting after plain rounds pays
-  // it once; drafting on would not).
-  double excludedMs(const RoundPlan& plan, const Proposal& proposal);
   // The round is over: the controllers learn from it.
   void learn(const Proposal& proposal, const RoundOutcome& outcome);
 
@@ -149,7 +143,6 @@ class DrafterSet {
   PlaceRecord draftWhereFull_;
   bool recordWhereFull_ = false;
   Probe fullProbe_;
-  double steadyCatchUpMs_ = -1;  // the draft model's catch-up in rounds after drafting rounds (faded; -1: none yet)
 };
 
 }  // namespace specdec
