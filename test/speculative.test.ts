@@ -9,7 +9,7 @@ import { tinyModel } from "./helpers/env.js";
 import { benchPrompts, MAIN, sharedModels } from "./helpers/shared.js";
 import { expectCode } from "./helpers/expect.js";
 import { DEFAULT_PIECES } from "./helpers/gguf.js";
-import { chiSquare, sampleFirstTwo, softmax } from "./helpers/stats.js";
+import { chiSquare, exactFirstTwo, sampleFirstTwo } from "./helpers/stats.js";
 
 const prompts = benchPrompts();
 
@@ -148,22 +148,13 @@ describe("speculative sampling keeps the main model's distribution (tiny models)
   let main: Model;
   let draft: Model;
   let prompt: number[];
-  const first = new Map<number, number>(); // exact p(first token)
-  const second = new Map<number, number>(); // exact marginal p(second token)
+  let first: Map<number, number>; // exact p(first token)
+  let second: Map<number, number>; // exact marginal p(second token)
   beforeAll(async () => {
     main = await loadModel(tinyModel({ seed: 11 }));
     draft = await loadModel(tinyModel({ seed: 12 }));
     prompt = await main.tokenize("the def");
-    const scorer = await main.createSession({ contextSize: 64 });
-    const logits = await scorer.evaluateLogits(prompt);
-    const p1 = softmax(logits.subarray((prompt.length - 1) * main.vocabSize), T);
-    p1.forEach((p, t) => p > 0 && first.set(t, p));
-    for (const [t1, pt1] of first) {
-      if (pt1 < 1e-4 || main.isEndOfGeneration(t1)) continue;
-      const l2 = await scorer.evaluateLogits([...prompt, t1]);
-      softmax(l2.subarray(prompt.length * main.vocabSize), T).forEach((p, t) => second.set(t, (second.get(t) ?? 0) + pt1 * p));
-    }
-    scorer.dispose();
+    ({ first, second } = await exactFirstTwo(main, prompt, T));
   });
   afterAll(() => {
     main.dispose();

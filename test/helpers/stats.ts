@@ -1,6 +1,6 @@
 // Statistics for the sampling-exactness tests: chi-square goodness of fit, and seeded samples.
 
-import type { GenerateOptions, Session } from "../../lib/index.js";
+import type { GenerateOptions, Model, Session } from "../../lib/index.js";
 
 // ln Γ(x), Lanczos approximation (g = 7, n = 9).
 function lnGamma(x: number): number {
@@ -114,4 +114,28 @@ export async function sampleFirstTwo(
     }
   }
   return { c1, c2, n2 };
+}
+
+/**
+ * The model's exact distributions of the first two tokens it generates after `prompt` at
+ * `temperature` (no other sampler): p(first), and p(second) marginalised over the first (first
+ * tokens below 1e-4, or ending the generation, left out of it).
+ */
+export async function exactFirstTwo(model: Model, prompt: number[], temperature: number) {
+  const first = new Map<number, number>();
+  const second = new Map<number, number>();
+  const scorer = await model.createSession({ contextSize: 64 });
+  try {
+    const logits = await scorer.evaluateLogits(prompt);
+    const p1 = softmax(logits.subarray((prompt.length - 1) * model.vocabSize), temperature);
+    p1.forEach((p, t) => p > 0 && first.set(t, p));
+    for (const [t1, pt1] of first) {
+      if (pt1 < 1e-4 || model.isEndOfGeneration(t1)) continue;
+      const l2 = await scorer.evaluateLogits([...prompt, t1]);
+      softmax(l2.subarray(prompt.length * model.vocabSize), temperature).forEach((p, t) => second.set(t, (second.get(t) ?? 0) + pt1 * p));
+    }
+  } finally {
+    scorer.dispose();
+  }
+  return { first, second };
 }
