@@ -116,42 +116,31 @@ export async function measureDraft(main: Model, draft: Model, prompts: string[],
   const draftAlone = await draft.createSession({ drafters: [] });
   const fixed = await main.createSession({ draft: { model: draft, maxTokens: draftTokens, adaptive: false, translate }, drafters: [] });
   const adaptive = await main.createSession({ draft: { model: draft, translate }, drafters: [] });
-  const sum = { mainMs: 0, mainTokens: 0, draftMs: 0, draftTokens: 0, first: 0, firstKept: 0, drafted: 0, kept: 0, steps: 0, fixedTokens: 0, plainS: 0, specS: 0 };
   let identical = true;
   try {
     for (const prompt of prompts) {
       const base = await plain.complete(prompt, generation);
-      sum.mainMs += base.stats.generationMs;
-      sum.mainTokens += base.stats.generatedTokens;
-      const alone = await draftAlone.complete(prompt, generation);
-      sum.draftMs += alone.stats.generationMs;
-      sum.draftTokens += alone.stats.generatedTokens;
+      await draftAlone.complete(prompt, generation);
       const measured = await fixed.complete(prompt, generation);
-      sum.first += measured.stats.draftedAt[0] ?? 0;
-      sum.firstKept += measured.stats.acceptedAt[0] ?? 0;
-      sum.drafted += measured.stats.drafted;
-      sum.kept += measured.stats.accepted;
-      sum.steps += measured.stats.mainDecodes;
-      sum.fixedTokens += measured.stats.generatedTokens;
       const fast = await adaptive.complete(prompt, generation);
-      sum.plainS += base.stats.generationMs;
-      sum.specS += fast.stats.generationMs * (base.stats.generatedTokens / Math.max(1, fast.stats.generatedTokens));
       identical &&= measured.text === base.text && fast.text === base.text;
     }
+    // Each session's figures over all prompts.
+    const [p, d, f, a] = [plain.totals, draftAlone.totals, fixed.totals, adaptive.totals];
+    const mainMsPerToken = p.generationMs / Math.max(1, p.generatedTokens);
+    const draftMsPerToken = d.generationMs / Math.max(1, d.generatedTokens);
+    return {
+      prompts: prompts.length,
+      mainMsPerToken,
+      draftMsPerToken,
+      costRatio: draftMsPerToken / mainMsPerToken,
+      firstTokenAcceptance: f.draftedAt[0] ? (f.acceptedAt[0] ?? 0) / f.draftedAt[0] : 0,
+      acceptanceRate: f.acceptanceRate,
+      tokensPerStep: f.tokensPerStep,
+      speedup: p.tokensPerSecond > 0 ? a.tokensPerSecond / p.tokensPerSecond : 0,
+      identical,
+    };
   } finally {
     for (const s of [plain, draftAlone, fixed, adaptive]) s.dispose();
   }
-  const mainMsPerToken = sum.mainMs / Math.max(1, sum.mainTokens);
-  const draftMsPerToken = sum.draftMs / Math.max(1, sum.draftTokens);
-  return {
-    prompts: prompts.length,
-    mainMsPerToken,
-    draftMsPerToken,
-    costRatio: draftMsPerToken / mainMsPerToken,
-    firstTokenAcceptance: sum.first > 0 ? sum.firstKept / sum.first : 0,
-    acceptanceRate: sum.drafted > 0 ? sum.kept / sum.drafted : 0,
-    tokensPerStep: sum.steps > 0 ? sum.fixedTokens / sum.steps : 0,
-    speedup: sum.specS > 0 ? sum.plainS / sum.specS : 0,
-    identical,
-  };
 }
