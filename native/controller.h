@@ -13,7 +13,9 @@
 // of a few with one length, and every few segments one is a try of a length next to the best
 // (so that the line stays measured) or, while drafting is not far ahead or plain decoding was
 // never measured, of plain decoding. From plain decoding, a try of drafting is one round, as is
-// the first drafting round; each try that finds drafting slower doubles the wait for the next.
+// the first drafting round: it tells what a round costs. Where that cost leaves drafting ahead at
+// the prior's acceptance, the try goes on for a segment (whether one round's drafts are kept is
+// luck); each try that finds drafting slower doubles the wait for the next.
 // The first drafts use the longest length, if the prior (acceptance 0.7, the cost of a main-model
 // decode of n tokens and of a draft step as this model's CostCurve has measured them, or else as
 // measured on a 2-core x86 CPU with a draft step costing half the draft/main size ratio of a
@@ -38,8 +40,7 @@ struct CostPrior {
 
 class DraftController {
  public:
-  // priorAcceptance: the share of drafts expected to be kept at each position.
-  DraftController(int maxTokens, bool adaptive, const CostPrior& prior, double priorAcceptance = 0.7);
+  DraftController(int maxTokens, bool adaptive, const CostPrior& prior);
 
   // Tokens to draft in the next round (0: decode plainly). catchUp: tokens of the prompt (and
   // of text decoded plainly since) that the drafter has yet to evaluate before its first draft;
@@ -73,14 +74,15 @@ class DraftController {
   // tokens at the measured rate (false while nothing is measured).
   bool catchUpPays(size_t catchUp, size_t remaining) const;
   int bestDraftLength() const;
-  double rate(int k) const;  // tokens per ms; 0: nothing measured to tell
-  double expectedTokens(int k) const;
+  // Tokens per ms (0: nothing measured to tell); atLeastPrior: with no position's acceptance
+  // below the prior's.
+  double rate(int k, bool atLeastPrior = false) const;
+  double expectedTokens(int k, bool atLeastPrior = false) const;
   double roundMs(int k) const;
   double slope() const;  // fitted ms per drafted token
 
   int maxTokens_;
   bool adaptive_;
-  double priorAcceptance_;
   bool draftingPays_;         // the prior's verdict
   double startSaving_ = 0;    // the share of decoding time the prior expects drafting to save
   double priorSlope_;         // the prior's b / (a + b * k) at k = maxTokens
@@ -96,7 +98,8 @@ class DraftController {
   int promptRefusals_ = 0;
   int segmentRounds_ = 0;  // of the segment under way, at length segmentK_
   int segmentLength_ = 0;  // rounds the segment under way is to have
-  bool trialPending_ = false;  // the segment under way is a one-round try of drafting
+  bool trialPending_ = false;  // the segment under way is a try of drafting
+  bool trialExtended_ = false;  // ... that went on after its first round
   int failedTrials_ = 0;       // tries in a row that found drafting slower than plain decoding
   int segmentsSinceTry_ = 0;
   int tryTurn_ = 0;  // which try is next: odd: plain decoding (if drafting's lead is small); 0: shorter; 2: longer

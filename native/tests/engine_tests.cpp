@@ -366,6 +366,34 @@ void controllerStopsWhenNothingIsKept() {
   CHECK(plain >= 60);  // mostly plain decoding, with a try of drafting now and then
 }
 
+// A try of drafting whose first round keeps nothing goes on for a segment where the round's cost
+// leaves drafting ahead at the prior's acceptance (one round's acceptance is luck), and stops
+// after that round where it does not (a draft step as dear as a main one). A plain step: 10 ms.
+void controllerTryOutlastsOneUnluckyRound() {
+  DraftController c(4, true, cheapBatches(4));
+  c.setPlainEstimate(10);
+  const int k = c.next(0, 100000);
+  CHECK_EQ(k, 4);
+  // 22 ms a round: ahead at the prior's acceptance (2.5 tokens a round), behind at what one
+  // rejected first draft makes of it (2.0)
+  c.recordRound(k, 1, 22, 1, 0);
+  for (int i = 0; i < 3; i++) {
+    const int again = c.next(0, 100000);
+    CHECK(again > 0);
+    c.recordRound(again, again + 1, 22, again, again);
+  }
+  CHECK(c.next(0, 100000) > 0);  // the drafts of those rounds were kept: drafting goes on
+}
+
+void controllerOneRoundTryWhereDraftingCostsTooMuch() {
+  DraftController c(4, true, cheapBatches(4));
+  c.setPlainEstimate(10);
+  const int k = c.next(0, 100000);
+  CHECK_EQ(k, 4);
+  c.recordRound(k, 1, 10.0 * (1 + k), 1, 0);  // each draft step cost a main step
+  CHECK_EQ(c.next(0, 100000), 0);
+}
+
 void controllerFixedWhenNotAdaptive() {
   DraftController c(3, false, cheapBatches(3));
   std::vector<int> tail = simulate(c, 0.0, 50, 50);
@@ -394,6 +422,8 @@ const Test tests[] = {
     {"verifier sampling follows p", verifierSamplingFollowsP},
     {"controller drafts when kept", controllerDraftsWhenKept},
     {"controller stops when nothing is kept", controllerStopsWhenNothingIsKept},
+    {"controller try outlasts one unlucky round", controllerTryOutlastsOneUnluckyRound},
+    {"controller one-round try where drafting costs too much", controllerOneRoundTryWhereDraftingCostsTooMuch},
     {"controller fixed when not adaptive", controllerFixedWhenNotAdaptive},
     {"column kernels match the single-column kernels", columnKernelsMatchSingleColumn},
 };
