@@ -16,11 +16,11 @@
 // the first drafting round: it tells what a round costs. Where that cost leaves drafting ahead at
 // the prior's acceptance, the try goes on for a segment (whether one round's drafts are kept is
 // luck); each try that finds drafting slower doubles the wait for the next.
-// The first drafts use the longest length, if the prior (acceptance 0.7, the cost of a main-model
-// decode of n tokens and of a draft step as this model's CostCurve has measured them, or else as
-// measured on a 2-core x86 CPU with a draft step costing half the draft/main size ratio of a
-// main step) says drafting pays at all. Before its first draft in a generation
-// the drafter has to evaluate the prompt: that is paid once, whatever the lengths, and drafting
+// The first drafts use the longest length, if the prior (controller.cpp's kPriorAcceptance at
+// each position, the cost of a main-model decode of n tokens and of a draft step as this model's
+// CostCurve has measured them, or else as measured on a 2-core x86 CPU with a draft step costing
+// half the draft/main size ratio of a main step) says drafting pays at all. Before its first
+// draft in a generation the drafter has to evaluate the prompt: that is paid once, whatever the lengths, and drafting
 // starts only if what it could save over the tokens left (at the prior's rate, against plain
 // decoding measured first) outweighs it.
 #pragma once
