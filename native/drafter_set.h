@@ -3,8 +3,8 @@
 // record and rest, and the controllers (controller.h) that set a round's lengths.
 //
 // The free drafters (lookup, retrieval, lookahead) cost next to nothing to ask, so they go first;
-// the draft model's tokens cost time, so beside them it drafts only where they fall short, as its
-// own controller says. A round (round.cpp) asks for a plan, has the drafters propose into the
+// the draft model's tokens cost time, so beside them (greedy) it drafts only where they fall
+// short, as its own controller says; sampling, it drafts every round and they extend its path. A round (round.cpp) asks for a plan, has the drafters propose into the
 // token tree, reports each verified place, and at the end what the round produced and took.
 //
 // Threading: the session's worker only.
@@ -118,8 +118,9 @@ class DrafterSet {
   };
   // Lets the free drafters propose.
   FreeProposals proposeFree(int length, const std::vector<llama_token>& history, Sampler& sampler, const Grammar* grammar);
-  // Cuts a free drafter's proposal beside the draft model's `path` to what is worth verifying.
-  void cutBesideDraft(Entry& e, Draft& d, const std::vector<llama_token>& path);
+  // Cuts a free drafter's proposal beside the draft model's `path` to what is worth verifying
+  // (sampling: to the part the path has).
+  void cutBesideDraft(Entry& e, Draft& d, const std::vector<llama_token>& path, bool sampling);
   bool isFree(size_t i) const { return (int)i != draftModelIndex_; }
 
   const ModelCore& main_;
