@@ -4,8 +4,9 @@
 //
 // The free drafters (lookup, retrieval, lookahead) cost next to nothing to ask, so they go first;
 // the draft model's tokens cost time, so beside them (greedy) it drafts only where they fall
-// short, as its own controller says; sampling, it drafts every round and they extend its path. A round (round.cpp) asks for a plan, has the drafters propose into the
-// token tree, reports each verified place, and at the end what the round produced and took.
+// short, as its own controller says; sampling, it drafts every round and they extend its path.
+// A round (round.cpp) asks for a plan, has the drafters propose into the token tree, reports each
+// verified place, and at the end what the round produced and took.
 //
 // Threading: the session's worker only.
 #pragma once
