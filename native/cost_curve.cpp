@@ -28,18 +28,16 @@ double CostCurve::priorRatio(int n) {
   return table[5][1] + (n - 17) * (table[5][1] - table[4][1]) / 8;
 }
 
-double CostCurve::record(int key, int n, double ms) {
-  if (n < 1 || n > kMaxTokens || !(ms > 0)) return 0;
+void CostCurve::record(int key, int n, double ms) {
+  if (n < 1 || n > kMaxTokens || !(ms > 0)) return;
   std::lock_guard<std::mutex> lock(mutex_);
   Table& table = tables_[key];
   if (table.empty()) table.resize(kMaxTokens + 1);
   Size& s = table[n];
-  const double stall = s.weight >= kMinWeight ? std::max(0.0, ms - kStall * s.ms) : 0;
-  // The mean follows the machine's slower hours: a stall counts as twice the usual at most.
+  // A decode the machine held up (another process, a page fault) counts as twice the usual at most.
   if (s.weight >= kMinWeight) ms = std::min(ms, 2 * s.ms);
   s.weight = s.weight * kFade + 1;
   s.ms += (ms - s.ms) / s.weight;
-  return stall;
 }
 
 const CostCurve::Size* CostCurve::measured(const Table& table, int n) const {

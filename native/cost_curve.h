@@ -20,17 +20,11 @@ class CostCurve {
  public:
   // Sizes beyond this are prompt chunks, not verification batches: not recorded.
   static constexpr int kMaxTokens = 64;
-  // A decode slower than this many times the usual was held up by the machine (another process,
-  // a page fault) beyond the excess: a 2-core VM's stalls of 30-60 ms on a 30 ms decode, which,
-  // in a session's first rounds, sent the draft-length controller to plain decoding for most of
-  // a generation.
-  static constexpr double kStall = 1.25;
   // Figures are kept per thread setting: this is its key.
   static int key(int threads, int threadsBatch) { return threads * 65536 + threadsBatch; }
 
-  // One evaluation of n tokens with the thread setting `key` took ms. Returns the part of it beyond
-  // kStall times the usual for n (0 until the usual is measured): the machine's, not the model's.
-  double record(int key, int n, double ms);
+  // One evaluation of n tokens with the thread setting `key` took ms.
+  void record(int key, int n, double ms);
   // V(n) / V(1) for n = 0..maxN (index 0 unused, 1 is 1.0): measured where n and 1 were seen
   // often enough, interpolated between measured sizes, the prior's shape beyond them.
   std::vector<double> ratios(int key, int maxN) const;

@@ -97,7 +97,7 @@ void Evaluator::run(int32_t n, size_t keepOnFailure, bool timed) {
     if (rc == 2 || abort_->load()) fail("ABORTED", "the generation was aborted");
     fail("DECODE_FAILED", "llama_decode failed with code " + std::to_string(rc));
   }
-  lastStallMs_ = timed ? model_->costCurve().record(costKey_, n, ms) : 0;
+  if (timed) model_->costCurve().record(costKey_, n, ms);
 }
 
 void Evaluator::decodeTree(const llama_token* tokens, int32_t n, const int32_t* offset, const uint64_t* seqs,

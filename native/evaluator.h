@@ -46,8 +46,6 @@ class Evaluator {
                   int branches);
   // Removes every branch sequence (the cells only they held are freed).
   void dropBranches();
-  // Of the last decode's time, what the machine held it up (CostCurve::record); 0 when not timed.
-  double lastStallMs() const { return lastStallMs_; }
   // Logits of row i of the last decode (-1: its last row).
   const float* logits(int32_t i) const;
   // Drops cache entries from position n on. Returns false (and clears all) when the memory
@@ -83,7 +81,6 @@ class Evaluator {
   const std::atomic<bool>* abort_;
   std::vector<llama_token> tokens_;
   size_t logitsAt_ = 0;  // the last row's logits follow tokens_[0..logitsAt_); 0: none
-  double lastStallMs_ = 0;
 };
 
 }  // namespace specdec

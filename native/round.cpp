@@ -17,7 +17,6 @@ void SessionCore::decodeRound(StepResult& out) {
   // whatever it used look fast, so it is not measured.
   const bool measured = stats_.generatedTokens > 0;
   const auto start = Clock::now();
-  roundStallMs_ = 0;
   const size_t evaluatedBefore = main_->tokens().size();
   const int32_t checkedBefore = stats_.drafted, acceptedBefore = stats_.accepted;
   RoundResult round;
@@ -29,10 +28,8 @@ void SessionCore::decodeRound(StepResult& out) {
   if (!measured) return;
   RoundOutcome outcome;
   outcome.depth = round.depth;
-  // The draft model's evaluation of the prompt is weighed once, before drafting: not a round's cost;
-  // nor is the time the machine held the main model's decodes up: one stalled round in a session's
-  // first few would make drafting (or plain decoding) look slower than it is for many more.
-  outcome.ms = msSince(start) - (plan.promptCatchUp ? round.proposal.catchUpMs : 0) - roundStallMs_;
+  // The draft model's evaluation of the prompt is weighed once, before drafting: not a round's cost.
+  outcome.ms = msSince(start) - (plan.promptCatchUp ? round.proposal.catchUpMs : 0);
   // Credited with the tokens the main model has evaluated and kept, not those output: a round can
   // output a token whose evaluation the next round pays for (sampled from logits at hand).
   outcome.tokens = (int)(main_->tokens().size() - evaluatedBefore);
@@ -184,7 +181,6 @@ void SessionCore::evaluateBatch() {
   main_->decodeTree(batch_.tokens.data(), (int32_t)batch_.tokens.size(), batch_.offsets.data(), batch_.seqs.data(),
                     batch_.primaryRows, batch_.branches);
   stats_.mainMs += msSince(t);
-  roundStallMs_ += main_->lastStallMs();
   stats_.mainDecodes++;
 }
 

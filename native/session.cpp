@@ -115,7 +115,6 @@ void SessionCore::decodeMain(const llama_token* tokens, int32_t n, bool allLogit
   const auto start = Clock::now();
   main_->decode(tokens, n, allLogits);
   const double ms = msSince(start);
-  roundStallMs_ += main_->lastStallMs();
   stats_.mainMs += ms;
   stats_.mainDecodes++;
 }

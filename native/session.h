@@ -122,7 +122,6 @@ class SessionCore {
   std::vector<llama_token> prompt_;
   size_t promptDone_ = 0;
   int refusalsBefore_ = 0;  // the drafters' prompt refusals before this generation
-  double roundStallMs_ = 0;  // of the round under way, the time the machine held main-model decodes up
   std::vector<llama_token> history_;        // prompt + generated
   std::vector<llama_token> pending_;          // generated but not yet in the main KV cache
   const float* nextLogits_ = nullptr;        // main logits for the next position (when nothing is pending)

@@ -15,7 +15,6 @@
 #include "batch.h"
 #include "column_kernels.h"
 #include "controller.h"
-#include "cost_curve.h"
 #include "place_record.h"
 #include "sampling.h"
 #include "text.h"
@@ -409,19 +408,6 @@ void columnKernelsMatchSingleColumn() {
   std::printf("     (%d kernel and column-count pairs checked)\n", checked);
 }
 
-// A decode far slower than the usual for its size was held up by the machine: the curve tells by
-// how much (what a round's time then leaves out), and its mean moves by twice the usual at most.
-void costCurveTellsStalls() {
-  CostCurve curve;
-  const int key = CostCurve::key(2, 2);
-  CHECK_EQ(curve.record(key, 5, 90.0), 0.0);  // nothing usual yet: nothing to tell a stall by
-  CostCurve steady;
-  for (int i = 0; i < 10; i++) CHECK_EQ(steady.record(key, 5, 30.0), 0.0);
-  CHECK(std::fabs(steady.record(key, 5, 90.0) - (90.0 - CostCurve::kStall * 30.0)) < 1e-9);
-  CHECK_EQ(steady.record(key, 5, 36.0), 0.0);  // within kStall of the usual: the model's own time
-  CHECK_EQ(steady.record(key, 1, 500.0), 0.0);  // another size: its own usual
-}
-
 const Test tests[] = {
     {"tree merges shared prefixes", treeMergesSharedPrefixes},
     {"tree order", treeOrder},
@@ -439,7 +425,6 @@ const Test tests[] = {
     {"controller try outlasts one unlucky round", controllerTryOutlastsOneUnluckyRound},
     {"controller one-round try where drafting costs too much", controllerOneRoundTryWhereDraftingCostsTooMuch},
     {"controller fixed when not adaptive", controllerFixedWhenNotAdaptive},
-    {"cost curve tells stalls", costCurveTellsStalls},
     {"column kernels match the single-column kernels", columnKernelsMatchSingleColumn},
 };
 
