@@ -174,6 +174,11 @@ void DraftController::recordRound(int k, int tokens, double ms, int checked, int
   if (k == 0) {
     plainTokens_ += tokens;
     plainMs_ += ms;
+  } else if (!draftedBefore_) {
+    // The session's first drafting round is the first steps of a draft model after its prompt
+    // evaluation, the main model's first batch of that size, on cold caches (half as long again
+    // as the usual, 66 MB models on a 2-core CPU): its acceptance counts, its time does not.
+    draftedBefore_ = true;
   } else {
     w_ += 1;
     sk_ += k;

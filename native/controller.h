@@ -5,15 +5,16 @@
 //   tells about positions 1 and 2 too);
 // - milliseconds: a round's time is measured whole (drafting, the main model's batch at its
 //   depth, verification and sampling, the draft model's cold caches after a main-model batch,
-//   rounds whose first draft is rejected before any batch) and fitted with a line a + b * k over
-//   the lengths tried, the slope held towards the prior's shape when the lengths tried are close;
+//   rounds whose first draft is rejected before any batch; not the session's first drafting
+//   round, colder than any after it) and fitted with a line a + b * k over the lengths tried, the
+//   slope held towards the prior's shape when the lengths tried are close;
 // - plain decoding's rate is measured directly; until it is, the main model's measured single
 //   step stands in for it (setPlainEstimate).
 // Everything fades with age, so it follows the text as acceptance changes. Rounds go in segments
 // of a few with one length, and every few segments one is a try of a length next to the best
 // (so that the line stays measured) or, while drafting is not far ahead or plain decoding was
 // never measured, of plain decoding. From plain decoding, a try of drafting is one round, as is
-// the first drafting round: it tells what a round costs. Where that cost leaves drafting ahead at
+// the first timed drafting round: it tells what a round costs. Where that cost leaves drafting ahead at
 // the prior's acceptance, the try goes on for a segment (whether one round's drafts are kept is
 // luck); each try that finds drafting slower doubles the wait for the next.
 // The first drafts use the longest length, if the prior (controller.cpp's kPriorAcceptance at
@@ -94,6 +95,7 @@ class DraftController {
   double plainTokens_ = 0, plainMs_ = 0;
   double w_ = 0, sk_ = 0, skk_ = 0, sy_ = 0, sky_ = 0;
   std::vector<double> checked_, accepted_;
+  bool draftedBefore_ = false;  // a drafting round has been recorded
   int segmentK_ = 0;
   int promptRefusals_ = 0;
   int segmentRounds_ = 0;  // of the segment under way, at length segmentK_

@@ -77,14 +77,17 @@ DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, con
     p.ratio = main.costCurve().ratios(key, maxTokens + 1);
     if (withDraft) {
       // Measured when both models have run single steps on these threads; else about half the
-      // size ratio (draft-q8_0 0.09 for 0.21, tiny-q8_0 0.06 for 0.14 beside main-q8_0). A round
-      // also costs the draft model its catch-up with the tokens kept since its last round and a
-      // first step on caches the main model's batch has cooled: about three steps (1.0-1.5 ms for
-      // draft-q8_0 against a 3.5 ms main step).
+      // size ratio (draft-q8_0 0.09 for 0.21, tiny-q8_0 0.06 for 0.14 beside main-q8_0, hot). A
+      // round also costs the draft model its catch-up with the tokens kept since its last round
+      // and a first step on caches the main model's batch has cooled: about three hot steps
+      // (1.0-1.5 ms for draft-q8_0 against a 3.5 ms main step). The measured single steps are
+      // those of rounds, the cold first ones and one-token catch-ups among them (draft-q8_0 0.27
+      // main steps on a 2-core CPU): one more.
       const double mainMs = main.costCurve().singleMs(key);
       const double draftMs = options.draft->model->costCurve().singleMs(key);
-      p.draftStep = mainMs > 0 && draftMs > 0 ? draftMs / mainMs : 0.5 * sizeRatio;
-      p.draftRound = 3 * p.draftStep;
+      const bool measured = mainMs > 0 && draftMs > 0;
+      p.draftStep = measured ? draftMs / mainMs : 0.5 * sizeRatio;
+      p.draftRound = (measured ? 1 : 3) * p.draftStep;
       p.paramRatio = paramRatio;
     }
     return p;
@@ -115,8 +118,8 @@ RoundPlan DrafterSet::plan(const std::vector<llama_token>& history, size_t gener
   RoundPlan p;
   p.limit = std::max(limit, 0);
   p.remaining = remaining;
-  // The draft model catching up is a cost of drafting (after plain rounds: the text they decoded),
-  // except with the prompt: the controller weighs that once, before drafting.
+  // The draft model catching up is a cost of drafting, except with the prompt: the controller
+  // weighs that once, before drafting.
   const size_t catchUp = draftModel_ ? draftModel_->catchUp(history) : 0;
   p.promptCatchUp = catchUp > generated + 1 ? catchUp : 0;
   // Until plain decoding is measured, the main model's single step stands in for it.
@@ -202,7 +205,16 @@ Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_toke
     }
     if (length > 0) {
       e.drafter->propose(history, length, sampler, grammar, e.proposals);
-      out.catchUpMs = draftModel_->lastCatchUpMs();
+      // Its catch-up with the prompt is weighed before drafting; with text decoded plainly, what
+      // it costs beyond a round's usual catch-up (a token or two: about a step) is a cost of
+      // starting to draft, not of drafting: it would make a one-round try look dear (1.3-3.5 ms
+      // against a 6 ms round, 66 MB models on a 2-core CPU).
+      const double catchUpMs = draftModel_->lastCatchUpMs();
+      if (plan.promptCatchUp > 0) {
+        out.apartMs = catchUpMs;
+      } else if (plainSinceDraft_) {
+        out.apartMs = std::max(0.0, catchUpMs - draftModel_->model().costCurve().singleEstimateMs(costKey_));
+      }
       // The draft model's proposal goes first: the primary path.
       for (const Draft& d : e.proposals) tree.add(d, draftModelIndex_, maxNodes, maxLeaves_);
       if (draftController_ && !e.proposals.empty()) {
@@ -279,6 +291,7 @@ void DrafterSet::learn(const Proposal& proposal, const RoundOutcome& outcome) {
   }
   // A round the draft model drafted in is its controller's; one it was asked in and declined is,
   // for that controller, a round without it.
+  if (draftModel_) plainSinceDraft_ = draftController_ ? proposal.draftModelLength == 0 : outcome.depth == 0;
   if (proposal.draftModelLength > 0) {
     draftController_->recordRound(proposal.draftModelLength, outcome.tokens, outcome.ms, outcome.checked, outcome.accepted);
   } else {

@@ -48,7 +48,7 @@ class Probe {
 // What the drafters did in a round.
 struct Proposal {
   int draftModelLength = -1;  // beside free drafters, what the draft model's controller said (-1: not asked)
-  double catchUpMs = 0;       // the draft model's catching up with the text
+  double apartMs = 0;         // of the round's time, what is not a round's cost (the draft model's catch-up)
 };
 
 // What a round produced and took, for the controllers.
@@ -140,6 +140,8 @@ class DrafterSet {
   std::unique_ptr<DraftController> draftController_;
   // Rounds (faded) in which the free drafters fell short and draftController_ was asked, of all.
   double shortRounds_ = 0, allRounds_ = 0;
+  // The draft model's controller decoded plainly in the last round.
+  bool plainSinceDraft_ = false;
   // The draft model's record by place in rounds where the free drafters proposed the whole length
   // (recordWhereFull_: this round is one), and the probe that asks it there now and then.
   PlaceRecord draftWhereFull_;

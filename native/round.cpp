@@ -28,8 +28,7 @@ void SessionCore::decodeRound(StepResult& out) {
   if (!measured) return;
   RoundOutcome outcome;
   outcome.depth = round.depth;
-  // The draft model's evaluation of the prompt is weighed once, before drafting: not a round's cost.
-  outcome.ms = msSince(start) - (plan.promptCatchUp ? round.proposal.catchUpMs : 0);
+  outcome.ms = msSince(start) - round.proposal.apartMs;
   // Credited with the tokens the main model has evaluated and kept, not those output: a round can
   // output a token whose evaluation the next round pays for (sampled from logits at hand).
   outcome.tokens = (int)(main_->tokens().size() - evaluatedBefore);

@@ -31,6 +31,7 @@ class DraftModelDrafter : public Drafter {
   }
   // Of the last propose(), the milliseconds spent catching up with the context (not drafting).
   double lastCatchUpMs() const { return catchUpMs_; }
+  const ModelCore& model() const { return *eval_.model(); }
 
  private:
   float topProbability(const float* logits, llama_token token) const;
