@@ -4,7 +4,8 @@
 // (the draft model's catch-up and steps, lookup) and the rest (sampling, verification, the tree);
 // drafted and kept tokens by drafter; the slowest generation. For drafting-policy comparisons,
 // which separate processes hours apart would drown in the machine's drift (6 generations a setup
-// swing by 10%: use 18 or more). Greedy texts are checked against the first setup's.
+// swing by 10%: use 18 or more). Greedy texts are checked against the first setup's. --each prints
+// every generation's tokens/s, steps and kept/drafted to stderr.
 //
 // A setup is NAME=JSON: session options, with "draft": {...} for the draft model (draft-q8_0
 // unless "model" names another file) and "env": {...} set around each of its generations.
@@ -27,6 +28,7 @@ const { values: opt, positionals } = parseArgs({
     seeds: { type: "string", default: "1" },
     tokens: { type: "string", default: "128" },
     threads: { type: "string", default: "2" },
+    each: { type: "boolean", default: false },
   },
 });
 if (positionals.length === 0) {
@@ -72,6 +74,11 @@ try {
           a.mainMs += st.mainMs;
           a.draftMs += st.draftMs;
           a.slowest = Math.min(a.slowest, (st.generatedTokens / st.generationMs) * 1000);
+          if (opt.each) {
+            const drafted = st.drafters.map((d) => `${d.name} ${d.accepted}/${d.proposed}`).join(", ");
+            console.error(`${prompt.id ?? prompts.indexOf(prompt)} seed ${seed} ${name}: ` +
+              `${((st.generatedTokens / st.generationMs) * 1000).toFixed(1)} tokens/s, ${st.mainDecodes} steps, ${drafted || "-"}`);
+          }
           for (const d of st.drafters) {
             const b = (a.by[d.name] ??= { proposed: 0, kept: 0 });
             b.proposed += d.proposed;
