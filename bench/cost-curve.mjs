@@ -7,13 +7,13 @@
 // e.g. 1b:Q4_K_M), built into the cache first if missing.
 //
 // usage: node bench/cost-curve.mjs [--models main-q8_0,main-q4_0,draft-q8_0,tiny-q8_0,1b:Q8_0,1b:Q4_K_M] [--depth 400]
-//        [--threads 2] [--repeats 25] [--max 17] [--numerics exact|fast] [--flash-attention auto|on|off] [--out bench/results/cost-curve.md]
+//        [--threads 2] [--repeats 25] [--max 17] [--numerics exact|fast] [--flash-attention auto|on|off] [--out FILE: also write the table there]
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { loadModel, setNumerics } from "../dist/index.js";
-import { machineLine, models, root } from "./lib.mjs";
+import { machineLine, models } from "./lib.mjs";
 import { scaledModel } from "./scale.mjs";
 
 const { values: opt } = parseArgs({
@@ -56,6 +56,8 @@ for (const { name, curve } of rows) {
 }
 const report = lines.join("\n");
 console.log(report);
-const out = opt.out ?? path.join(root, `bench/results/cost-curve-${opt.numerics}.md`);
-fs.mkdirSync(path.dirname(out), { recursive: true });
-fs.writeFileSync(out, report + "\n");
+// Written only where --out says: a run's default file would overwrite a kept result of other models.
+if (opt.out) {
+  fs.mkdirSync(path.dirname(opt.out), { recursive: true });
+  fs.writeFileSync(opt.out, report + "\n");
+}
