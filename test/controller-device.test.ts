@@ -17,6 +17,11 @@ const script = path.join(repoRoot, "test/fixtures/simulated-device.mjs");
 const prompts = benchPrompts();
 const complete = prompts.find((p) => p.kind === "complete")!.prompt;
 const grounded = prompts.find((p) => p.kind === "grounded")!.prompt;
+// Where drafting pays beyond the machine's noise: the main model keeps 9 drafts in 10 here (4 a
+// round: 1.4-1.6x plain decoding at 66 MB on a 2-core CPU). On the first complete prompt (1.1-1.2x,
+// its first drafts often rejected) whether a fresh process's first rounds show drafting ahead is
+// luck under the test suite's load.
+const kept = prompts.find((p) => p.id === "trio-complete-4")!.prompt;
 
 interface Generation {
   tokens: number[];
@@ -26,11 +31,11 @@ interface Generation {
 }
 type Outcome = Record<"draftFirst" | "draftSecond" | "plain" | "lookup", Generation>;
 
-async function generations(simulatedMs: number | undefined): Promise<Outcome> {
+async function generations(simulatedMs: number | undefined, prompt: string): Promise<Outcome> {
   const env = { ...process.env };
   delete env.SPECDEC_SIMULATED_DECODE_MS;
   if (simulatedMs) env.SPECDEC_SIMULATED_DECODE_MS = String(simulatedMs);
-  const { stdout } = await run(process.execPath, [script, path.join(repoRoot, "dist"), sharedModels, complete, grounded], {
+  const { stdout } = await run(process.execPath, [script, path.join(repoRoot, "dist"), sharedModels, prompt, grounded], {
     env,
     maxBuffer: 1 << 24,
   });
@@ -42,8 +47,8 @@ describe("the draft-length controller on a device where drafting does not pay", 
   let cpu: Outcome;
   beforeAll(async () => {
     // 40 ms: the latency dwarfs the CPU's compute (5 ms a main step) even when other tests load the machine.
-    simulated = await generations(40);
-    cpu = await generations(undefined);
+    simulated = await generations(40, complete);
+    cpu = await generations(undefined, kept);
     const line = (o: Outcome) => Object.entries(o).map(([k, g]) => `${k} ${g.drafted} drafted, ${g.ms.toFixed(0)} ms`).join("; ");
     console.log(`simulated 40 ms: ${line(simulated)}\ncpu: ${line(cpu)}`);
   }, 180_000);
