@@ -2,7 +2,8 @@
 // fixed latency (SPECDEC_SIMULATED_DECODE_MS, as a GPU's launch-bound steps do: a draft model's
 // step as dear as the main model's, a batch as cheap as one token), the draft model must stop
 // drafting within a round or two and never start again on its own, while lookup, whose drafts
-// cost nothing, goes on; on the CPU as it is, the same draft model drafts throughout.
+// cost nothing, goes on; on the CPU as it is, the same draft model drafts throughout where its
+// drafts are mostly kept.
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
