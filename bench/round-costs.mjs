@@ -73,11 +73,12 @@ try {
           a.steps += st.mainDecodes;
           a.mainMs += st.mainMs;
           a.draftMs += st.draftMs;
-          a.slowest = Math.min(a.slowest, (st.generatedTokens / st.generationMs) * 1000);
+          const tokensPerSecond = (st.generatedTokens / st.generationMs) * 1000;
+          a.slowest = Math.min(a.slowest, tokensPerSecond);
           if (opt.each) {
             const drafted = st.drafters.map((d) => `${d.name} ${d.accepted}/${d.proposed}`).join(", ");
             console.error(`${prompt.id ?? prompts.indexOf(prompt)} seed ${seed} ${name}: ` +
-              `${((st.generatedTokens / st.generationMs) * 1000).toFixed(1)} tokens/s, ${st.mainDecodes} steps, ${drafted || "-"}`);
+              `${tokensPerSecond.toFixed(1)} tokens/s, ${st.mainDecodes} steps, ${drafted || "-"}`);
           }
           for (const d of st.drafters) {
             const b = (a.by[d.name] ??= { proposed: 0, kept: 0 });
