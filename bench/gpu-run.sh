@@ -1,32 +1,73 @@
 #!/usr/bin/env bash
-# The GPU check, on the lent machine (see bench/gpu-pack.sh): unpacks Node and the sources, builds
-# the addon with CUDA for sm_90 (FlashAttention kernels off: they are most of the build time),
-# unless a build is already there from an earlier call (the machine keeps build/, dist/ and
-# node_modules/ while warm, but not .gpu/: a call carries what it needs of it), then runs
-# bench/gpu-check.mjs with main-q4_0 as main when it is there, else draft-q8_0 as main and
-# tiny-q8_0 as drafter.
+# The GPU check, on a lent CUDA machine (what it needs is packed by bench/gpu-pack.sh into .gpu/):
+# builds specdec's C++ GPU check and llama.cpp's tools for sm_90 with FlashAttention kernels off
+# (most of the build time; specdec's exact numerics turn flash attention off on GPUs anyway),
+# while the 7 B-class model is inflated from main-q4_0; then, each stage time-boxed and its table
+# written to $OUT as it ends:
+#   1. the 7 B-class Q4_0 main with draft-q8_0, exact numerics: batched logits against single
+#      tokens, and every system at temperature 0 and 0.8
+#   2. llama.cpp's tools on the same pair and device (plain, draft-simple n-max 4, ngram-mod)
+#   3. main-q4_0 itself with draft-q8_0, exact numerics (the small pair of the earlier GPU check)
+#   4. the 7 B-class pair in fast numerics (llama.cpp's kernels): logits and temperature 0
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-/tmp}
+out=${OUT:-/tmp/gpu-out}
+mkdir -p "$out"
+stamp() { echo "[$(date +%T)] $*"; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-# Node and the build go under build/ (git-ignored): the machine keeps it between calls, not .gpu/.
-mkdir -p build/bin
-[ -x build/bin/node ] || { xz -dc .gpu/a/node.xz >build/bin/node && chmod +x build/bin/node; }
-export PATH="$PWD/build/bin:$PATH"
-node --version
-if [ ! -f build/Release/specdec.node ]; then
-  mkdir -p deps && tar -xJf .gpu/a/llama.tar.xz -C deps && tar -xzf .gpu/a/js.tgz
-  start=$(date +%s)
-  cmake -S . -B build -G Ninja -DSPECDEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DGGML_CUDA_FA=OFF \
-    -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build/Release" \
-    -DCMAKE_JS_INC="$PWD/node_modules/node-api-headers/include;$PWD/node_modules/node-addon-api" >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
-  cmake --build build -j "$(nproc)" --target specdec >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
-  echo "build: $(( $(date +%s) - start )) s ($(nproc) cores, CUDA sm_90, FA off)"
-fi
-ls -la build/Release/specdec.node
-main=.gpu/b/main-q4_0.gguf draft=.gpu/c/draft-q8_0.gguf
-[ -f .gpu/d/draft-q8_0.gguf ] && draft=.gpu/d/draft-q8_0.gguf
-[ -f "$main" ] || { main=.gpu/c/draft-q8_0.gguf; draft=.gpu/c/tiny-q8_0.gguf; }
-args=(--main "$main" --prompts-file .gpu/a/prompts.jsonl --out "$out/gpu-check-$(basename "$main" .gguf).md" "$@")
-[ -f "$draft" ] && args+=(--draft "$draft")
-node bench/gpu-check.mjs "${args[@]}"
+stamp "cores $(nproc); node: $(command -v node || echo none)"
+work=/tmp/specdec-gpu
+mkdir -p deps "$work"
+tar -xJf .gpu/llama.tar.xz -C deps
+(
+  xz -dc .gpu/main-q4_0.gguf.xz >"$work/main-q4_0.gguf" && xz -dc .gpu/draft-q8_0.gguf.xz >"$work/draft-q8_0.gguf" &&
+    python3 .gpu/inflate-gguf.py "$work/main-q4_0.gguf" "$work/main-7b-q4_0.gguf" --width 4096 --heads 64 --ffn 11008 --layers 32
+  echo "inflate rc=$?"
+) >"$out/inflate.log" 2>&1 &
+inflate=$!
+
+start=$(date +%s)
+cmake -S . -B build-gpu -G Ninja -DSPECDEC_CUDA=ON -DSPECDEC_BENCH_TOOLS=ON -DSPECDEC_NATIVE=ON \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DGGML_CUDA_FA=OFF -DNODE_ADDON_API_DIR=/none >"$out/configure.log" 2>&1 ||
+  { tail -30 "$out/configure.log"; exit 1; }
+cmake --build build-gpu -j "$(nproc)" --target specdec_gpu_check llama-completion llama-speculative-simple \
+  >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+stamp "build: $(( $(date +%s) - start )) s ($(nproc) cores, CUDA sm_90, FA off)"
+wait "$inflate"
+tail -2 "$out/inflate.log"
+ls -la "$work"
+
+bin=build-gpu/bin
+check="$bin/specdec_gpu_check --draft $work/draft-q8_0.gguf --prompts .gpu/prompts.jsonl"
+main7=$work/main-7b-q4_0.gguf
+stamp "1. 7B exact"
+timeout 200 $check --main "$main7" --numerics exact --logits --temps 0,0.8 --out "$out/gpu-check.md" 2>"$out/check-7b-exact.err"
+stamp "2. llama.cpp's tools"
+python3 - "$work" >"$work/prompt-ids" <<'EOF'
+import json, sys
+for p in [json.loads(l) for l in open(".gpu/prompts.jsonl")]:
+    if p["id"] in ("trio-complete-0", "trio-complete-4", "trio-grounded-7", "trio-grounded-9"):
+        open(f"{sys.argv[1]}/{p['id']}.txt", "w").write(p["prompt"])
+        print(p["id"], p["n_predict"])
+EOF
+{
+  echo "## llama.cpp's tools, 7B-class Q4_0 main, draft-q8_0, all layers on the GPU, temperature 0"
+  echo
+  echo "| prompt | llama-completion t/s | speculative-simple draft n-max 4 t/s | ngram-mod t/s |"
+  echo "| --- | --- | --- | --- |"
+} >>"$out/gpu-check.md"
+common=(-m "$main7" -ngl 99 -fa off --temp 0 --seed 1 -c 2048)
+while read -r id n; do
+  plain=$(timeout 60 $bin/llama-completion "${common[@]}" -f "$work/$id.txt" -n "$n" -no-cnv --no-display-prompt 2>&1 |
+    grep -oP '(?<!prompt )eval time =\s*[\d.]+ ms /\s*\d+ runs' | awk '{print $7*1000/$4}' | head -1)
+  draft=$(timeout 60 $bin/llama-speculative-simple "${common[@]}" -f "$work/$id.txt" -n "$n" -md "$work/draft-q8_0.gguf" -ngld 99 \
+    --spec-type draft-simple --spec-draft-n-max 4 2>&1 | grep -oP 'decoded\s+\d+ tokens in\s+[\d.]+ seconds' | awk '{print $2/$5}')
+  ngram=$(timeout 60 $bin/llama-speculative-simple "${common[@]}" -f "$work/$id.txt" -n "$n" --spec-type ngram-mod 2>&1 |
+    grep -oP 'decoded\s+\d+ tokens in\s+[\d.]+ seconds' | awk '{print $2/$5}')
+  echo "| $id | ${plain:-?} | ${draft:-?} | ${ngram:-?} |" | tee -a "$out/gpu-check.md"
+done <"$work/prompt-ids"
+stamp "3. small pair exact"
+timeout 90 $check --main "$work/main-q4_0.gguf" --numerics exact --logits --temps 0 --out "$out/gpu-check.md" 2>"$out/check-small-exact.err"
+stamp "4. 7B fast"
+timeout 120 $check --main "$main7" --numerics fast --logits --temps 0 --out "$out/gpu-check.md" 2>"$out/check-7b-fast.err"
+stamp "done"

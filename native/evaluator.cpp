@@ -7,8 +7,19 @@
 
 #include "clock.h"
 #include "errors.h"
+#include "ggml-backend.h"
+#include "rpc_workers.h"
 
 namespace specdec {
+
+void setExactNumerics(bool exact) {
+  const int n = exact ? kExactMaxBatch : 0;
+  ggml_cpu_set_batch_invariant_max(n);
+  for (size_t i = 0; i < ggml_backend_reg_count(); i++) {
+    auto set = (void (*)(int))ggml_backend_reg_get_proc_address(ggml_backend_reg_get(i), "ggml_backend_set_batch_invariant_max");
+    if (set) set(n);
+  }
+}
 
 Evaluator::Evaluator(std::shared_ptr<ModelCore> model, const EvaluatorOptions& options, ggml_threadpool* threadpool,
                      ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort)
@@ -25,6 +36,13 @@ Evaluator::Evaluator(std::shared_ptr<ModelCore> model, const EvaluatorOptions& o
   params.n_threads_batch = options.threadsBatch;
   costKey_ = costKey(options);
   params.flash_attn_type = (llama_flash_attn_type)options.flashAttention;
+  // Exact numerics with layers on a GPU: flash attention's GPU kernels are chosen by the number of
+  // queries (a vector kernel for one, tiled ones for more), so a batch's attention is not a single
+  // token's; the attention without them is batch-invariant (CUDA: patch 0015). "auto" takes that.
+  if (options.flashAttention == LLAMA_FLASH_ATTN_TYPE_AUTO && exactNumerics() &&
+      model_->options().gpuLayers != 0 && !localGpuDevices().empty()) {
+    params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  }
   params.abort_callback = &Evaluator::abortCallback;
   params.abort_callback_data = this;
   params.no_perf = true;
@@ -87,6 +105,9 @@ void Evaluator::run(int32_t n, size_t keepOnFailure, bool timed) {
   b.n_tokens = n;
   const auto start = std::chrono::steady_clock::now();
   int32_t rc = llama_decode(ctx_.get(), b);
+  // A GPU backend returns before the device has finished (the wait would come with the first
+  // logits read): wait here, so that the time, and the cost curve, hold the device's work.
+  llama_synchronize(ctx_.get());
   if (simulatedDecodeMs() > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(simulatedDecodeMs()));
   const double ms = msSince(start);
   // A lost RPC worker zeroes what it should have computed: nothing of this decode counts.

@@ -19,6 +19,14 @@
 
 namespace specdec {
 
+// Numerics (docs/numerics.md), process-wide. Exact: batches of up to kExactMaxBatch tokens give
+// logits bit-identical to single tokens, on the CPU backend and on every GPU backend that has the
+// switch (CUDA: patch 0015); kExactMaxBatch covers every verification batch specdec builds, and
+// larger prompt chunks keep llama.cpp's fast kernels. Fast: llama.cpp's kernels everywhere.
+constexpr int kExactMaxBatch = 64;
+void setExactNumerics(bool exact);
+inline bool exactNumerics() { return ggml_cpu_get_batch_invariant_max() > 0; }
+
 // The key of an evaluator's figures in its model's CostCurve: its thread counts.
 inline int costKey(const EvaluatorOptions& o) { return CostCurve::key(o.threads, o.threadsBatch); }
 

@@ -5,6 +5,7 @@
 #include "addon.h"
 #include "bindings.h"
 #include "datastore_wrap.h"
+#include "evaluator.h"
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
 #include "js_errors.h"
@@ -17,17 +18,12 @@ namespace specdec {
 
 namespace {
 
-// Batches of up to this many tokens are computed batch-invariantly in "exact" numerics: bit-identical
-// to single-token evaluation. Covers every verification batch specdec builds; prompt chunks
-// larger than this keep llama.cpp's fast kernels.
-constexpr int kExactMaxBatch = 64;
-
 Napi::Value SetNumerics(const Napi::CallbackInfo& info) {
   std::string mode = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   if (mode == "exact") {
-    ggml_cpu_set_batch_invariant_max(kExactMaxBatch);
+    setExactNumerics(true);
   } else if (mode == "fast") {
-    ggml_cpu_set_batch_invariant_max(0);
+    setExactNumerics(false);
   } else {
     throw makeError(info.Env(), "INVALID_ARGUMENT", "numerics must be \"exact\" or \"fast\"");
   }
@@ -35,7 +31,7 @@ Napi::Value SetNumerics(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GetNumerics(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), ggml_cpu_get_batch_invariant_max() > 0 ? "exact" : "fast");
+  return Napi::String::New(info.Env(), exactNumerics() ? "exact" : "fast");
 }
 
 Napi::Value SetLogLevel(const Napi::CallbackInfo& info) {
@@ -92,7 +88,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   std::call_once(once, [] {
     installLogger();
     llama_backend_init();
-    ggml_cpu_set_batch_invariant_max(kExactMaxBatch);
+    setExactNumerics(true);
   });
   auto* data = new AddonData();
   data->turns = TurnDispatch::create(env);
