@@ -45,10 +45,12 @@ struct Run {
   std::string text;
 };
 
-std::vector<std::string> out;
+// Every line goes to stdout and, as it is written, to --out (appended): a run cut short by a
+// time limit keeps what it had.
+std::ofstream out;
 void say(const std::string& s = "") {
   std::cout << s << std::endl;
-  out.push_back(s);
+  if (out.is_open()) out << s << std::endl;
 }
 
 std::string fixed(double v, int digits) {
@@ -167,6 +169,7 @@ int run(int argc, char** argv) {
                  "                         [--temps 0,0.8] [--numerics exact|fast] [--logits] [--threads T] [--out FILE]\n";
     return 2;
   }
+  if (!outPath.empty()) out.open(outPath, std::ios::app);
   llama_backend_init();
   setExactNumerics(numerics == "exact");
 
@@ -239,10 +242,6 @@ int run(int argc, char** argv) {
           (si ? fixed(median(ratios), 2) + ", " + fixed(*std::min_element(ratios.begin(), ratios.end()), 2) : "-") + " | " +
           fixed(median(steps), 2) + " | " + fixed(median(other), 2) + " | " + same + " |");
     }
-  }
-  if (!outPath.empty()) {
-    std::ofstream f(outPath, std::ios::app);
-    for (const std::string& line : out) f << line << "\n";
   }
   return 0;
 }

@@ -7,13 +7,17 @@
 #   1. the 7 B-class Q4_0 main with draft-q8_0, exact numerics: batched logits against single
 #      tokens, and every system at temperature 0 and 0.8
 #   2. llama.cpp's tools on the same pair and device (plain, draft-simple n-max 4, ngram-mod)
-#   3. main-q4_0 itself with draft-q8_0, exact numerics (the small pair of the earlier GPU check)
-#   4. the 7 B-class pair in fast numerics (llama.cpp's kernels): logits and temperature 0
+#   3. the 7 B-class pair in fast numerics (llama.cpp's kernels): logits, temperature 0, 6 prompts
+#   4. main-q4_0 itself with draft-q8_0, exact numerics (the small pair of the earlier GPU check)
+# SPECDEC_GPU_DEADLINE_S (default 550): the stages share what is left of it after the build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-out}
 mkdir -p "$out"
+deadline=$(( $(date +%s) + ${SPECDEC_GPU_DEADLINE_S:-550} ))
 stamp() { echo "[$(date +%T)] $*"; }
+# a stage's time: at most $1 seconds, and never past the deadline
+box() { local left=$(( deadline - $(date +%s) )); echo $(( left < $1 ? (left > 5 ? left : 5) : $1 )); }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 stamp "cores $(nproc); node: $(command -v node || echo none)"
 work=/tmp/specdec-gpu
@@ -41,7 +45,7 @@ bin=build-gpu/bin
 check="$bin/specdec_gpu_check --draft $work/draft-q8_0.gguf --prompts .gpu/prompts.jsonl"
 main7=$work/main-7b-q4_0.gguf
 stamp "1. 7B exact"
-timeout 200 $check --main "$main7" --numerics exact --logits --temps 0,0.8 --out "$out/gpu-check.md" 2>"$out/check-7b-exact.err"
+timeout "$(box 230)" $check --main "$main7" --numerics exact --logits --temps 0,0.8 --out "$out/gpu-check.md" 2>"$out/check-7b-exact.err"
 stamp "2. llama.cpp's tools"
 python3 - "$work" >"$work/prompt-ids" <<'EOF'
 import json, sys
@@ -58,16 +62,16 @@ EOF
 } >>"$out/gpu-check.md"
 common=(-m "$main7" -ngl 99 -fa off --temp 0 --seed 1 -c 2048)
 while read -r id n; do
-  plain=$(timeout 60 $bin/llama-completion "${common[@]}" -f "$work/$id.txt" -n "$n" -no-cnv --no-display-prompt 2>&1 |
+  plain=$(timeout "$(box 30)" $bin/llama-completion "${common[@]}" -f "$work/$id.txt" -n "$n" -no-cnv --no-display-prompt 2>&1 |
     grep -oP '(?<!prompt )eval time =\s*[\d.]+ ms /\s*\d+ runs' | awk '{print $7*1000/$4}' | head -1)
-  draft=$(timeout 60 $bin/llama-speculative-simple "${common[@]}" -f "$work/$id.txt" -n "$n" -md "$work/draft-q8_0.gguf" -ngld 99 \
+  draft=$(timeout "$(box 30)" $bin/llama-speculative-simple "${common[@]}" -f "$work/$id.txt" -n "$n" -md "$work/draft-q8_0.gguf" -ngld 99 \
     --spec-type draft-simple --spec-draft-n-max 4 2>&1 | grep -oP 'decoded\s+\d+ tokens in\s+[\d.]+ seconds' | awk '{print $2/$5}')
-  ngram=$(timeout 60 $bin/llama-speculative-simple "${common[@]}" -f "$work/$id.txt" -n "$n" --spec-type ngram-mod 2>&1 |
+  ngram=$(timeout "$(box 30)" $bin/llama-speculative-simple "${common[@]}" -f "$work/$id.txt" -n "$n" --spec-type ngram-mod 2>&1 |
     grep -oP 'decoded\s+\d+ tokens in\s+[\d.]+ seconds' | awk '{print $2/$5}')
   echo "| $id | ${plain:-?} | ${draft:-?} | ${ngram:-?} |" | tee -a "$out/gpu-check.md"
 done <"$work/prompt-ids"
-stamp "3. small pair exact"
-timeout 90 $check --main "$work/main-q4_0.gguf" --numerics exact --logits --temps 0 --out "$out/gpu-check.md" 2>"$out/check-small-exact.err"
-stamp "4. 7B fast"
-timeout 120 $check --main "$main7" --numerics fast --logits --temps 0 --out "$out/gpu-check.md" 2>"$out/check-7b-fast.err"
+stamp "3. 7B fast"
+timeout "$(box 120)" $check --main "$main7" --numerics fast --logits --temps 0 --n-prompts 6 --out "$out/gpu-check.md" 2>"$out/check-7b-fast.err"
+stamp "4. small pair exact"
+timeout "$(box 90)" $check --main "$work/main-q4_0.gguf" --numerics exact --logits --temps 0 --out "$out/gpu-check.md" 2>"$out/check-small-exact.err"
 stamp "done"
