@@ -12,7 +12,7 @@ node scripts/deps.mjs
 rm -rf .gpu && mkdir -p .gpu
 tar -C deps -cJf .gpu/llama.tar.xz --exclude='*.gguf' --exclude='tools/server/public*' \
   --exclude='ggml/src/ggml-'{vulkan,sycl,opencl,hexagon,et,metal,cann,webgpu,openvino,zdnn,zendnn,musa,hip,virtgpu,blas} \
-  llama.cpp/{CMakeLists.txt,cmake,include,src,ggml,vendor,licenses,LICENSE,common,tools,examples,gguf-py}
+  llama.cpp/{CMakeLists.txt,cmake,include,src,ggml,vendor,licenses,LICENSE,common,tools,examples,pocs,gguf-py}
 xz -6 -T2 -c ../shared/models/main-q4_0.gguf >.gpu/main-q4_0.gguf.xz
 xz -6 -T2 -c ../shared/models/draft-q8_0.gguf >.gpu/draft-q8_0.gguf.xz
 cp ../shared/bench/prompts.jsonl ../shared/tools/inflate-gguf.py .gpu/
