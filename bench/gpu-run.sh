@@ -10,11 +10,13 @@
 #   3. the 7 B-class pair in fast numerics (llama.cpp's kernels): logits, temperature 0, 6 prompts
 #   4. main-q4_0 itself with draft-q8_0, exact numerics (the small pair of the earlier GPU check)
 # SPECDEC_GPU_DEADLINE_S (default 550): the stages share what is left of it after the build.
+# SPECDEC_GPU_STAGES (default "1 2 3 4"): the stages to run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-out}
 mkdir -p "$out"
 deadline=$(( $(date +%s) + ${SPECDEC_GPU_DEADLINE_S:-550} ))
+stages=" ${SPECDEC_GPU_STAGES:-1 2 3 4} "
 stamp() { echo "[$(date +%T)] $*"; }
 # a stage's time: at most $1 seconds, and never past the deadline
 box() { local left=$(( deadline - $(date +%s) )); echo $(( left < $1 ? (left > 5 ? left : 5) : $1 )); }
@@ -44,8 +46,9 @@ ls -la "$work"
 bin=build-gpu/bin
 check="$bin/specdec_gpu_check --draft $work/draft-q8_0.gguf --prompts .gpu/prompts.jsonl"
 main7=$work/main-7b-q4_0.gguf
-stamp "1. 7B exact"
-timeout "$(box 230)" $check --main "$main7" --numerics exact --logits --temps 0,0.8 --out "$out/gpu-check.md" 2>"$out/check-7b-exact.err"
+[[ $stages == *" 1 "* ]] && stamp "1. 7B exact" &&
+  timeout "$(box 230)" $check --main "$main7" --numerics exact --logits --temps 0,0.8 --out "$out/gpu-check.md" 2>"$out/check-7b-exact.err"
+[[ $stages == *" 2 "* ]] && {
 stamp "2. llama.cpp's tools"
 python3 - "$work" >"$work/prompt-ids" <<'EOF'
 import json, sys
@@ -70,8 +73,9 @@ while read -r id n; do
     grep -oP 'decoded\s+\d+ tokens in\s+[\d.]+ seconds' | awk '{print $2/$5}')
   echo "| $id | ${plain:-?} | ${draft:-?} | ${ngram:-?} |" | tee -a "$out/gpu-check.md"
 done <"$work/prompt-ids"
-stamp "3. 7B fast"
-timeout "$(box 120)" $check --main "$main7" --numerics fast --logits --temps 0 --n-prompts 6 --out "$out/gpu-check.md" 2>"$out/check-7b-fast.err"
-stamp "4. small pair exact"
-timeout "$(box 90)" $check --main "$work/main-q4_0.gguf" --numerics exact --logits --temps 0 --out "$out/gpu-check.md" 2>"$out/check-small-exact.err"
+}
+[[ $stages == *" 3 "* ]] && stamp "3. 7B fast" &&
+  timeout "$(box 120)" $check --main "$main7" --numerics fast --logits --temps 0 --n-prompts 6 --out "$out/gpu-check.md" 2>"$out/check-7b-fast.err"
+[[ $stages == *" 4 "* ]] && stamp "4. small pair exact" &&
+  timeout "$(box 90)" $check --main "$work/main-q4_0.gguf" --numerics exact --logits --temps 0 --out "$out/gpu-check.md" 2>"$out/check-small-exact.err"
 stamp "done"
