@@ -206,6 +206,10 @@ int run(int argc, char** argv) {
         for (size_t k = 0; k < systems.size(); k++) {
           const size_t si = round % 2 ? systems.size() - 1 - k : k;
           runs[si][pi].push_back(generate(main, draft, systems[si], prompts[pi], temperature, 1 + round, threads));
+          // progress on stdout only: a run cut short by a time limit still shows what it measured
+          std::cout << "  t" << t << " " << prompts[pi].id << " " << systems[si].name << ": "
+                    << fixed(runs[si][pi].back().tokensPerSecond, 1) << " tokens/s, "
+                    << fixed(runs[si][pi].back().tokensPerStep, 2) << " per evaluation" << std::endl;
         }
       }
     }
