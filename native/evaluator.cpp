@@ -12,11 +12,25 @@
 
 namespace specdec {
 
+namespace {
+
+constexpr const char* kBatchInvariantSwitch = "ggml_backend_set_batch_invariant_max";
+
+// Whether one of this machine's GPUs has the batch-invariant switch.
+bool batchInvariantGpu() {
+  for (ggml_backend_dev_t dev : localGpuDevices()) {
+    if (ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(dev), kBatchInvariantSwitch)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void setExactNumerics(bool exact) {
   const int n = exact ? kExactMaxBatch : 0;
   ggml_cpu_set_batch_invariant_max(n);
   for (size_t i = 0; i < ggml_backend_reg_count(); i++) {
-    auto set = (void (*)(int))ggml_backend_reg_get_proc_address(ggml_backend_reg_get(i), "ggml_backend_set_batch_invariant_max");
+    auto set = (void (*)(int))ggml_backend_reg_get_proc_address(ggml_backend_reg_get(i), kBatchInvariantSwitch);
     if (set) set(n);
   }
 }
@@ -36,11 +50,11 @@ Evaluator::Evaluator(std::shared_ptr<ModelCore> model, const EvaluatorOptions& o
   params.n_threads_batch = options.threadsBatch;
   costKey_ = costKey(options);
   params.flash_attn_type = (llama_flash_attn_type)options.flashAttention;
-  // Exact numerics with layers on a GPU: flash attention's GPU kernels are chosen by the number of
-  // queries (a vector kernel for one, tiled ones for more), so a batch's attention is not a single
-  // token's; the attention without them is batch-invariant (CUDA: patch 0015). "auto" takes that.
-  if (options.flashAttention == LLAMA_FLASH_ATTN_TYPE_AUTO && exactNumerics() &&
-      model_->options().gpuLayers != 0 && !localGpuDevices().empty()) {
+  // Exact numerics with layers on a GPU whose kernels are batch-invariant (CUDA: patch 0015):
+  // flash attention's GPU kernels are chosen by the number of queries (a vector kernel for one,
+  // tiled ones for more), the attention without them is batch-invariant there. "auto" takes that.
+  if (options.flashAttention == LLAMA_FLASH_ATTN_TYPE_AUTO && exactNumerics() && model_->options().gpuLayers != 0 &&
+      batchInvariantGpu()) {
     params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
   }
   params.abort_callback = &Evaluator::abortCallback;
