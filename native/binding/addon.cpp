@@ -7,7 +7,6 @@
 #include "datastore_wrap.h"
 #include "evaluator.h"
 #include "ggml-backend.h"
-#include "ggml-cpu.h"
 #include "js_errors.h"
 #include "llama.h"
 #include "log.h"
