@@ -124,12 +124,15 @@ void Evaluator::run(int32_t n, size_t keepOnFailure, bool timed) {
   llama_synchronize(ctx_.get());
   if (simulatedDecodeMs() > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(simulatedDecodeMs()));
   const double ms = msSince(start);
-  // A lost RPC worker zeroes what it should have computed: nothing of this decode counts.
-  model_->checkRpc();
-  if (rc != 0) {
+  // An abort during the wait is the abort, also where it ended a wait on an RPC worker by
+  // disconnecting it. Else a lost RPC worker zeroes what it should have computed: nothing of
+  // this decode counts.
+  const bool aborted = rc == 2 || abort_->load();
+  if (!aborted) model_->checkRpc();
+  if (rc != 0 || aborted) {
     llama_memory_seq_rm(llama_get_memory(ctx_.get()), 0, (llama_pos)keepOnFailure, -1);
     dropBranches();
-    if (rc == 2 || abort_->load()) fail("ABORTED", "the generation was aborted");
+    if (aborted) fail("ABORTED", "the generation was aborted");
     fail("DECODE_FAILED", "llama_decode failed with code " + std::to_string(rc));
   }
   if (timed) model_->costCurve().record(costKey_, n, ms);
