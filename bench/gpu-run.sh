@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, on a lent CUDA machine (what it needs is packed by bench/gpu-pack.sh into .gpu/):
 # builds specdec's C++ GPU check and llama.cpp's tools for sm_90 with FlashAttention kernels off
-# (most of the build time; specdec's exact numerics turn flash attention off on GPUs anyway),
+# (most of the build time; specdec's exact numerics turn flash attention off on CUDA anyway),
 # while the 7 B-class model is inflated from main-q4_0; then, each stage time-boxed and its table
 # written to $OUT as it ends:
 #   1. the 7 B-class Q4_0 main with draft-q8_0, exact numerics: batched logits against single
@@ -36,8 +36,9 @@ start=$(date +%s)
 cmake -S . -B build-gpu -G Ninja -DSPECDEC_CUDA=ON -DSPECDEC_BENCH_TOOLS=ON -DSPECDEC_NATIVE=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DGGML_CUDA_FA=OFF -DNODE_ADDON_API_DIR=/none >"$out/configure.log" 2>&1 ||
   { tail -30 "$out/configure.log"; exit 1; }
-cmake --build build-gpu -j "$(nproc)" --target specdec_gpu_check llama-completion llama-speculative-simple \
-  >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+targets=(specdec_gpu_check)
+[[ $stages == *" 2 "* ]] && targets+=(llama-completion llama-speculative-simple)
+cmake --build build-gpu -j "$(nproc)" --target "${targets[@]}" >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
 stamp "build: $(( $(date +%s) - start )) s ($(nproc) cores, CUDA sm_90, FA off)"
 wait "$inflate"
 tail -2 "$out/inflate.log"
