@@ -11,10 +11,12 @@ namespace specdec {
 namespace {
 
 // The chance that a draft is kept at each position (given the ones before) before anything is
-// measured: draft-q8_0's drafts for main-q8_0's 1.1 B Q4_K_M copy were kept 0.7-0.9 greedy and
+// measured for the pair: draft-q8_0's drafts for main-q8_0's 1.1 B Q4_K_M copy were kept 0.7-0.9 greedy and
 // 0.7-0.8 at temperature 0.8, also where lookup falls short (the benchmark prompts).
 constexpr double kPriorAcceptance = 0.7;
 constexpr double kPriorWeight = 2;  // rounds' worth of the prior in a position's acceptance
+// ... of the pair's acceptance measured in earlier generations (AcceptanceRecord)
+constexpr double kMeasuredPriorWeight = 4;
 constexpr double kSlopeWeight = 3;  // rounds one length apart's worth of the prior's slope
 constexpr int kSegmentRounds = 3;  // rounds drafted with one length in a row
 constexpr double kFade = 0.93;     // per segment, of everything measured
@@ -41,18 +43,31 @@ DraftController::DraftController(int maxTokens, bool adaptive, const CostPrior& 
       paramRatio_(prior.paramRatio),
       checked_(maxTokens, 0.0),
       accepted_(maxTokens, 0.0) {
-  // A round of k: (1 - a^(k+1)) / (1 - a) tokens in the draft model's round and k steps and
-  // V(k + 1), against plain decoding's 1 per V(1) = 1.
-  auto cost = [&](int k) {
+  // A round of k: k draft steps, the draft model's round and V(k + 1), against plain decoding's
+  // 1 per V(1) = 1.
+  roundCost_.resize(maxTokens_ + 1);
+  for (int k = 0; k <= maxTokens_; k++) {
     const double batch = k + 1 < (int)prior.ratio.size() ? prior.ratio[k + 1] : CostCurve::priorRatio(k + 1);
-    return prior.draftRound + k * prior.draftStep + batch;
-  };
+    roundCost_[k] = prior.draftRound + k * prior.draftStep + batch;
+  }
+  priorSlope_ = maxTokens_ > 1 ? (roundCost_[maxTokens_] - roundCost_[maxTokens_ - 1]) / roundCost_[maxTokens_] : 0.2;
+  setPriorAcceptance({});
+}
+
+void DraftController::setPriorAcceptance(const std::vector<double>& measured) {
+  const bool useMeasured = (int)measured.size() >= maxTokens_;
+  priorAcceptance_.assign(maxTokens_, kPriorAcceptance);
+  if (useMeasured) std::copy(measured.begin(), measured.begin() + maxTokens_, priorAcceptance_.begin());
+  priorWeight_ = useMeasured ? kMeasuredPriorWeight : kPriorWeight;
+  // The best rate a round can have at the prior's acceptance, in plain steps' tokens.
   double bestRate = 1;
-  const double a = kPriorAcceptance;
-  for (int k = 1; k <= maxTokens_; k++) bestRate = std::max(bestRate, (1 - std::pow(a, k + 1)) / (1 - a) / cost(k));
+  for (int k = 1; k <= maxTokens_; k++) {
+    double tokens = 1, kept = 1;  // the pending token, then each draft kept with all before it
+    for (int i = 0; i < k; i++) tokens += (kept *= priorAcceptance_[i]);
+    bestRate = std::max(bestRate, tokens / roundCost_[k]);
+  }
   draftingPays_ = bestRate > 1;
   startSaving_ = 1 - 1 / bestRate;
-  priorSlope_ = maxTokens_ > 1 ? (cost(maxTokens_) - cost(maxTokens_ - 1)) / cost(maxTokens_) : 0.2;
 }
 
 void DraftController::recordPrefill(size_t tokens, double ms) {
@@ -71,7 +86,7 @@ bool DraftController::catchUpPays(size_t catchUp, size_t remaining) const {
 // measured share, shrunk towards the prior by a couple of rounds' weight, so that one round does
 // not decide it.
 double DraftController::acceptance(int position) const {
-  return (accepted_[position] + kPriorWeight * kPriorAcceptance) / (checked_[position] + kPriorWeight);
+  return (accepted_[position] + priorWeight_ * priorAcceptance_[position]) / (checked_[position] + priorWeight_);
 }
 
 double DraftController::expectedKept(int k) const {
@@ -86,7 +101,7 @@ double DraftController::expectedKept(int k) const {
 // logits at hand instead).
 double DraftController::expectedTokens(int k, bool atLeastPrior) const {
   double drafts = 0, kept = 1;
-  for (int i = 0; i < k; i++) drafts += (kept *= atLeastPrior ? std::max(acceptance(i), kPriorAcceptance) : acceptance(i));
+  for (int i = 0; i < k; i++) drafts += (kept *= atLeastPrior ? std::max(acceptance(i), priorAcceptance_[i]) : acceptance(i));
   return drafts + (1 - kept);
 }
 

@@ -17,13 +17,14 @@
 // the first timed drafting round: it tells what a round costs. Where that cost leaves drafting ahead at
 // the prior's acceptance, the try goes on for a segment (whether one round's drafts are kept is
 // luck); each try that finds drafting slower doubles the wait for the next.
-// The first drafts use the longest length, if the prior (controller.cpp's kPriorAcceptance at
-// each position, the cost of a main-model decode of n tokens and of a draft step as this model's
-// CostCurve has measured them, or else as measured on a 2-core x86 CPU with a draft step costing
-// half the draft/main size ratio of a main step) says drafting pays at all. Before its first
-// draft in a generation the drafter has to evaluate the prompt: that is paid once, whatever the lengths, and drafting
-// starts only if what it could save over the tokens left (at the prior's rate, against plain
-// decoding measured first) outweighs it.
+// The first drafts use the longest length, if the prior says drafting pays at all: the chance of
+// a draft being kept at each position as measured for the pair in earlier generations
+// (setPriorAcceptance), or else controller.cpp's kPriorAcceptance; the cost of a main-model decode
+// of n tokens and of a draft step as this model's CostCurve has measured them, or else as
+// measured on a 2-core x86 CPU with a draft step costing half the draft/main size ratio of a main
+// step. Before its first draft in a generation the drafter has to evaluate the prompt: that is
+// paid once, whatever the lengths, and drafting starts only if what it could save over the tokens
+// left (at the prior's rate, against plain decoding measured first) outweighs it.
 #pragma once
 
 #include <cstddef>
@@ -47,6 +48,11 @@ class DraftController {
   // of text decoded plainly since) that the drafter has yet to evaluate before its first draft;
   // remaining: tokens left to generate at most.
   int next(size_t catchUp, size_t remaining);
+  // The chance of a draft being kept at each position (given the ones before) measured for this
+  // pair in earlier generations (AcceptanceRecord::acceptance); empty: not measured (the fixed
+  // prior). What this session measured is held towards it, and it decides whether drafting pays
+  // before anything is measured.
+  void setPriorAcceptance(const std::vector<double>& measured);
   // The main model evaluated `tokens` prompt tokens in ms.
   void recordPrefill(size_t tokens, double ms);
   // What a plain step is expected to take (the main model's cost curve), in ms (0: unknown): it
@@ -87,6 +93,9 @@ class DraftController {
   bool draftingPays_;         // the prior's verdict
   double startSaving_ = 0;    // the share of decoding time the prior expects drafting to save
   double priorSlope_;         // the prior's b / (a + b * k) at k = maxTokens
+  std::vector<double> roundCost_;        // the prior's cost of a round drafting k, in plain steps
+  std::vector<double> priorAcceptance_;  // by position
+  double priorWeight_ = 0;               // rounds' worth of it in a position's acceptance
   double paramRatio_;
   double prefillMsPerToken_ = 0;  // the main model's; 0 = not measured
   double plainEstimateMs_ = 0;

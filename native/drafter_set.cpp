@@ -108,6 +108,13 @@ DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, con
   }
 }
 
+void DrafterSet::startGeneration(bool sampling) {
+  sampling_ = sampling;
+  if (DraftController* c = draftModelController()) {
+    c->setPriorAcceptance(main_.acceptanceRecord().acceptance(acceptanceKey(), drafters_[draftModelIndex_].maxTokens));
+  }
+}
+
 void DrafterSet::recordPrefill(size_t tokens, double ms) {
   for (DraftController* c : {controller_.get(), draftController_.get()}) {
     if (c) c->recordPrefill(tokens, ms);
@@ -292,6 +299,10 @@ void DrafterSet::learn(const Proposal& proposal, const RoundOutcome& outcome) {
   // A round the draft model drafted in is its controller's; one it was asked in and declined is,
   // for that controller, a round without it.
   if (draftModel_) plainSinceDraft_ = draftController_ ? proposal.draftModelLength == 0 : outcome.depth == 0;
+  // The pair's acceptance, for later generations: in the rounds its controller learns from.
+  if (draftModel_ && (draftController_ ? proposal.draftModelLength > 0 : outcome.depth > 0)) {
+    main_.acceptanceRecord().record(acceptanceKey(), outcome.checked, outcome.accepted);
+  }
   if (proposal.draftModelLength > 0) {
     draftController_->recordRound(proposal.draftModelLength, outcome.tokens, outcome.ms, outcome.checked, outcome.accepted);
   } else {

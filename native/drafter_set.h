@@ -74,7 +74,7 @@ class DrafterSet {
   // Rounds so far in which the draft model stayed out because evaluating the prompt with it first
   // was not expected to pay.
   int promptRefusals() const {
-    DraftController* c = draftController_ ? draftController_.get() : draftModel_ ? controller_.get() : nullptr;
+    DraftController* c = draftModelController();
     return c ? c->promptRefusals() : 0;
   }
   // The lookahead drafter, whose window rides along in the verification batch (null: none).
@@ -82,6 +82,9 @@ class DrafterSet {
   // The lookup drafter, which quotes a generation's references (null: none).
   LookupDrafter* lookup() const { return lookup_; }
 
+  // A generation starts, sampling or greedy: the draft model's controller starts from the pair's
+  // acceptance measured in earlier generations.
+  void startGeneration(bool sampling);
   // The main model evaluated `tokens` prompt tokens in ms.
   void recordPrefill(size_t tokens, double ms);
   // The next round's plan. history: the prompt and the text so far; generated: of it, tokens
@@ -123,6 +126,12 @@ class DrafterSet {
   // (sampling: to the part the path has).
   void cutBesideDraft(Entry& e, Draft& d, const std::vector<llama_token>& path, bool sampling);
   bool isFree(size_t i) const { return (int)i != draftModelIndex_; }
+  // The draft model's key in the main model's AcceptanceRecord.
+  AcceptanceRecord::Key acceptanceKey() const { return {draftModel_->model().id(), freeDrafters_, sampling_}; }
+  // The controller that sets the draft model's length (null: none).
+  DraftController* draftModelController() const {
+    return draftController_ ? draftController_.get() : draftModel_ ? controller_.get() : nullptr;
+  }
 
   const ModelCore& main_;
   int costKey_;  // the main model's thread setting in its cost curve
@@ -132,6 +141,7 @@ class DrafterSet {
   LookaheadDrafter* lookahead_ = nullptr;    // in drafters_, when there is one
   LookupDrafter* lookup_ = nullptr;          // in drafters_, when there is one
   bool freeDrafters_ = false;                // any besides a draft model
+  bool sampling_ = false;                    // the generation under way samples
   int maxLeaves_ = 0;
   // With free drafters, controller_ sets their length and draftController_ decides, in the
   // rounds where they fall short, whether and how far the draft model drafts. A draft model

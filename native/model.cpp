@@ -85,6 +85,8 @@ std::shared_ptr<ModelCore> ModelCore::load(const ModelOptions& options) {
 ModelCore::ModelCore(llama_model* model, ModelOptions options, RpcBaseline rpcBaseline)
     : model_(model), vocab_(llama_model_get_vocab(model)), options_(std::move(options)),
       rpcBaseline_(std::move(rpcBaseline)) {
+  static std::atomic<uint64_t> loaded{0};
+  id_ = ++loaded;
   nVocab_ = llama_vocab_n_tokens(vocab_);
   pieces_.resize(nVocab_);
   char buf[256];

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "acceptance_record.h"
 #include "cost_curve.h"
 #include "live.h"
 #include "llama.h"
@@ -73,6 +74,10 @@ class ModelCore {
   void disconnectRpc(const char* why) const { specdec::disconnectRpc(rpcBaseline_, why); }
   // What its evaluations cost, learnt from every session's decodes (cost_curve.h).
   CostCurve& costCurve() const { return costCurve_; }
+  // How often draft models' tokens were kept by this model, learnt the same way (acceptance_record.h).
+  AcceptanceRecord& acceptanceRecord() const { return acceptanceRecord_; }
+  // Unique among the models of the process, also after this one is freed.
+  uint64_t id() const { return id_; }
 
  private:
   ModelCore(llama_model* model, ModelOptions options, RpcBaseline rpcBaseline);
@@ -85,6 +90,8 @@ class ModelCore {
   uint64_t vocabFingerprint_ = 0;
   RpcBaseline rpcBaseline_;
   mutable CostCurve costCurve_;
+  mutable AcceptanceRecord acceptanceRecord_;
+  uint64_t id_;
   LiveCount<ModelCore> live_;
 };
 

@@ -89,6 +89,7 @@ void SessionCore::prepare() {
   pending_.clear();
   nextLogits_ = nullptr;
   sampler_ = std::make_unique<Sampler>(request_.sampling);
+  drafters_->startGeneration(!sampler_->greedy());
   verifier_ = std::make_unique<Verifier>(*sampler_, model()->nVocab());
   text_ = std::make_unique<TextStream>(request_.stops);
   stats_.promptTokens = n;

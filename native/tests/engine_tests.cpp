@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "acceptance_record.h"
 #include "column_kernels.h"
 #include "controller.h"
 #include "place_record.h"
@@ -400,6 +401,49 @@ void controllerOneRoundTryWhereDraftingCostsTooMuch() {
   CHECK_EQ(c.next(0, 100000), 0);
 }
 
+// The pair's acceptance measured in earlier generations decides before this session has measured
+// anything: with batches dear enough that drafting pays at the fixed prior (0.7 at each
+// position) but not at 0.3, a session starts drafting or not as the record says.
+void controllerStartsFromThePairsAcceptance() {
+  CostPrior dear;
+  for (int n = 0; n <= 5; n++) dear.ratio.push_back(n == 0 ? 0 : 1 + 0.3 * (n - 1));
+  dear.draftStep = 0.1;
+  DraftController fixedPrior(4, true, dear);
+  CHECK_EQ(fixedPrior.next(0, 100000), 4);
+  DraftController poorPair(4, true, dear);
+  poorPair.setPriorAcceptance({0.3, 0.3, 0.3, 0.3});
+  CHECK_EQ(poorPair.next(0, 100000), 0);
+  CHECK(std::abs(poorPair.acceptance(0) - 0.3) < 1e-9);
+  DraftController goodPair(4, true, dear);
+  goodPair.setPriorAcceptance({0.9, 0.95, 0.95, 0.95});
+  CHECK_EQ(goodPair.next(0, 100000), 4);
+  // What the session then measures outweighs the record within a few rounds: 0 of 8 kept at
+  // the first position.
+  for (int i = 0; i < 8; i++) goodPair.recordRound(4, 1, 20, 1, 0);
+  CHECK(goodPair.acceptance(0) < 0.4);
+  // Too short a record (fewer positions than the controller drafts): the fixed prior.
+  DraftController shortRecord(4, true, dear);
+  shortRecord.setPriorAcceptance({0.3});
+  CHECK(std::abs(shortRecord.acceptance(0) - 0.7) < 1e-9);
+}
+
+void acceptanceRecordLearnsThePair() {
+  AcceptanceRecord record;
+  const AcceptanceRecord::Key greedy{1, false, false}, sampling{1, false, true};
+  // Rounds of 4 drafts: the first always kept, the second in half the rounds, no more.
+  for (int r = 0; r < 6; r++) record.record(greedy, 4, r % 2 ? 2 : 1);
+  CHECK(record.acceptance(greedy, 4).empty());  // too few rounds to tell
+  for (int r = 0; r < 40; r++) record.record(greedy, r % 2 ? 3 : 2, r % 2 ? 2 : 1);
+  const std::vector<double> a = record.acceptance(greedy, 6);
+  CHECK_EQ(a.size(), 6u);
+  CHECK_EQ(a[0], 0.95);  // all kept: held below certainty
+  CHECK(std::abs(a[1] - 0.5) < 0.05);
+  CHECK_EQ(a[2], 0.3);  // none kept: held above nothing
+  CHECK_EQ(a[4], a[3]);  // never reached: the deepest measured position's
+  CHECK(record.acceptance(sampling, 4).empty());  // each decoding its own
+  CHECK(record.acceptance({2, false, false}, 4).empty());  // each draft model its own
+}
+
 void controllerFixedWhenNotAdaptive() {
   DraftController c(3, false, cheapBatches(3));
   std::vector<int> tail = simulate(c, 0.0, 50, 50);
@@ -430,6 +474,8 @@ const Test tests[] = {
     {"controller stops when nothing is kept", controllerStopsWhenNothingIsKept},
     {"controller try outlasts one unlucky round", controllerTryOutlastsOneUnluckyRound},
     {"controller one-round try where drafting costs too much", controllerOneRoundTryWhereDraftingCostsTooMuch},
+    {"controller starts from the pair's acceptance", controllerStartsFromThePairsAcceptance},
+    {"acceptance record learns the pair", acceptanceRecordLearnsThePair},
     {"controller fixed when not adaptive", controllerFixedWhenNotAdaptive},
     {"column kernels match the single-column kernels", columnKernelsMatchSingleColumn},
 };
