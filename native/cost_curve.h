@@ -40,7 +40,7 @@ class CostCurve {
  private:
   struct Size {
     double weight = 0;  // faded count of samples
-    double ms = 0;      // faded mean
+    double ms = 0;      // the least seen until measured, then a faded mean
   };
   using Table = std::vector<Size>;  // by n, 0..kMaxTokens
   const Size* measured(const Table& table, int n) const;

@@ -16,6 +16,7 @@
 #include "acceptance_record.h"
 #include "column_kernels.h"
 #include "controller.h"
+#include "cost_curve.h"
 #include "place_record.h"
 #include "sampling.h"
 #include "text.h"
@@ -444,6 +445,20 @@ void acceptanceRecordLearnsThePair() {
   CHECK(record.acceptance({2, false, false}, 4).empty());  // each draft model its own
 }
 
+// A size's first decodes are cold: until measured, its figure is the least seen.
+void costCurveColdFirstDecodes() {
+  CostCurve curve;
+  const int key = CostCurve::key(2, 2);
+  CHECK_EQ(curve.singleEstimateMs(key), 0.0);
+  for (double ms : {131.8, 37.3, 17.0}) curve.record(key, 1, ms);
+  CHECK_EQ(curve.singleEstimateMs(key), 17.0);
+  CHECK_EQ(curve.singleMs(key), 0.0);  // three samples: not measured yet
+  for (double ms : {16.0, 17.0}) curve.record(key, 1, ms);
+  CHECK_EQ(curve.singleMs(key), 16.0);
+  for (int i = 0; i < 40; i++) curve.record(key, 1, 18.0);  // then it follows the machine
+  CHECK(curve.singleMs(key) > 17.5 && curve.singleMs(key) < 18.0);
+}
+
 void controllerFixedWhenNotAdaptive() {
   DraftController c(3, false, cheapBatches(3));
   std::vector<int> tail = simulate(c, 0.0, 50, 50);
@@ -476,6 +491,7 @@ const Test tests[] = {
     {"controller one-round try where drafting costs too much", controllerOneRoundTryWhereDraftingCostsTooMuch},
     {"controller starts from the pair's acceptance", controllerStartsFromThePairsAcceptance},
     {"acceptance record learns the pair", acceptanceRecordLearnsThePair},
+    {"cost curve: cold first decodes", costCurveColdFirstDecodes},
     {"controller fixed when not adaptive", controllerFixedWhenNotAdaptive},
     {"column kernels match the single-column kernels", columnKernelsMatchSingleColumn},
 };
