@@ -17,7 +17,13 @@ constexpr double kPriorAcceptance = 0.7;
 constexpr double kPriorWeight = 2;  // rounds' worth of the prior in a position's acceptance
 // ... of the pair's acceptance measured in earlier generations (AcceptanceRecord)
 constexpr double kMeasuredPriorWeight = 4;
-constexpr double kSlopeWeight = 3;  // rounds one length apart's worth of the prior's slope
+// Rounds one length apart's worth of the prior's slope. The prior's is the model's measured cost
+// curve and draft step; the rounds' own fit reads steeper (5-6 ms a drafted token where the round
+// times give 3.7-4 at 1.1 B Q4_K_M): rounds the machine stalls and rounds whose first draft is
+// rejected before any batch sit at whatever length was under way. At 3 rounds' weight the
+// controller drafted shorter than the best fixed length; at 12, greedy, 1.1 B Q4_K_M, in-process
+// A/B: draft 3-5% faster, draft + lookup 3% (bench/results/round-costs-1b-q4_k_m.md).
+constexpr double kSlopeWeight = 12;
 constexpr int kSegmentRounds = 3;  // rounds drafted with one length in a row
 constexpr double kFade = 0.93;     // per segment, of everything measured
 constexpr int kTryEvery = 5;       // segments between tries
