@@ -1,7 +1,6 @@
 #include "controller.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 
 #include "cost_curve.h"
@@ -11,8 +10,8 @@ namespace specdec {
 namespace {
 
 // The chance that a draft is kept at each position (given the ones before) before anything is
-// measured for the pair: draft-q8_0's drafts for main-q8_0's 1.1 B Q4_K_M copy were kept 0.7-0.9 greedy and
-// 0.7-0.8 at temperature 0.8, also where lookup falls short (the benchmark prompts).
+// measured for the pair: draft-q8_0's drafts for main-q8_0's 1.1 B Q4_K_M copy were kept 0.7-0.9
+// greedy and 0.7-0.8 at temperature 0.8, also where lookup falls short (the benchmark prompts).
 constexpr double kPriorAcceptance = 0.7;
 constexpr double kPriorWeight = 2;  // rounds' worth of the prior in a position's acceptance
 // ... of the pair's acceptance measured in earlier generations (AcceptanceRecord)
@@ -89,8 +88,8 @@ bool DraftController::catchUpPays(size_t catchUp, size_t remaining) const {
 }
 
 // The chance that the draft's token at `position` is kept, given that the ones before it were: the
-// measured share, shrunk towards the prior by a couple of rounds' weight, so that one round does
-// not decide it.
+// measured share, shrunk towards the prior by a few rounds' weight, so that one round does not
+// decide it.
 double DraftController::acceptance(int position) const {
   return (accepted_[position] + priorWeight_ * priorAcceptance_[position]) / (checked_[position] + priorWeight_);
 }
