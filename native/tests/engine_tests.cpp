@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "batch.h"
 #include "acceptance_record.h"
+#include "batch.h"
 #include "column_kernels.h"
 #include "controller.h"
 #include "cost_curve.h"
