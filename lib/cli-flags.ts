@@ -74,7 +74,7 @@ options:
   -p, --prompt <text>     prompt text (generate: this, -f, or standard input when it is not a terminal)
   -f, --file <file>       the prompt from a file (generate)
   -d, --draft <file>      draft model for speculative decoding (same vocabulary)
-      --draft-max <n>     most tokens the draft model drafts per round (default 4)
+      --draft-max <n>     most tokens the draft model drafts per round (default 6, 4 beside lookup)
       --draft-translate   the draft model has another vocabulary: draft through text
       --lookup            the lookup drafter: it drafts from the prompt and the output (on by default)
       --no-lookup         no lookup drafter

@@ -204,7 +204,7 @@ async function benchCommand(args: string[]): Promise<void> {
     model: values.model,
     load: rpcOptions(values),
     draft: values.draft,
-    draftMax: num("draft-max", values["draft-max"]) ?? 4,
+    draftMax: num("draft-max", values["draft-max"]),
     retrieval: values.retrieval,
     lookahead: values.lookahead,
     promptsFile: values.prompts,

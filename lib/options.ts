@@ -109,7 +109,10 @@ export type DrafterOptions = LookupDrafterOptions | RetrievalDrafterOptions | Lo
 export interface DraftOptions {
   /** The draft model. Its vocabulary must match (else VOCAB_MISMATCH), unless `translate`. */
   model: Model;
-  /** Most tokens drafted per round, 1 to 63 (default 4: with a draft model, longer drafts paid less on 2-core CPUs). */
+  /**
+   * Most tokens drafted per round, 1 to 63 (default 6 alone, 4 beside lookup, retrieval or
+   * lookahead, where the draft model is left the hard places and long drafts are seldom kept).
+   */
   maxTokens?: number;
   /**
    * Pick the draft length each round from measured acceptance and costs, down to not drafting at

@@ -31,7 +31,12 @@ DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, con
                        ggml_threadpool* threadpool, ggml_threadpool* threadpoolBatch, const std::atomic<bool>* abort)
     : main_(main), costKey_(costKey(mainOptions)) {
   double sizeRatio = 0, paramRatio = 0;
+  int draftMaxTokens = 0;
   if (options.draft) {
+    const bool besideFree = options.lookup || options.retrieval || options.lookahead;
+    draftMaxTokens = options.draft->maxTokens > 0 ? options.draft->maxTokens
+                     : besideFree                 ? DraftSpec::kDefaultMaxTokensBesideFree
+                                                  : DraftSpec::kDefaultMaxTokens;
     EvaluatorOptions d = mainOptions;
     d.branches = 0;
     d.contextSize = mainOptions.contextSize ? mainOptions.contextSize : (uint32_t)llama_model_n_ctx_train(main.get());
@@ -39,7 +44,7 @@ DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, con
                                                        options.draft->drafter);
     draftModel_ = drafter.get();
     draftModelIndex_ = (int)drafters_.size();
-    drafters_.push_back({"draftModel", options.draft->maxTokens, options.draft->adaptive, std::move(drafter)});
+    drafters_.push_back({"draftModel", draftMaxTokens, options.draft->adaptive, std::move(drafter)});
     const llama_model* draft = options.draft->model->get();
     sizeRatio = (double)llama_model_size(draft) / (double)llama_model_size(main.get());
     paramRatio = (double)llama_model_n_params(draft) / (double)llama_model_n_params(main.get());
@@ -99,12 +104,10 @@ DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, con
   if (freeDrafters_) {
     controller_ = std::make_unique<DraftController>(freeMaxTokens, *freeAdaptive, prior(freeMaxTokens, false));
     if (options.draft) {
-      draftController_ = std::make_unique<DraftController>(options.draft->maxTokens, options.draft->adaptive,
-                                                           prior(options.draft->maxTokens, true));
+      draftController_ = std::make_unique<DraftController>(draftMaxTokens, options.draft->adaptive, prior(draftMaxTokens, true));
     }
   } else if (options.draft) {
-    controller_ = std::make_unique<DraftController>(options.draft->maxTokens, options.draft->adaptive,
-                                                    prior(options.draft->maxTokens, true));
+    controller_ = std::make_unique<DraftController>(draftMaxTokens, options.draft->adaptive, prior(draftMaxTokens, true));
   }
 }
 

@@ -78,8 +78,13 @@ struct LookaheadOptions {
 // A drafter in a session: its own options, how many tokens it may propose in a round, and
 // whether the controller (controller.h) and its place record may make that fewer.
 struct DraftSpec {
+  // The draft model's length when none is given. On 1.1 B Q4_K_M (2 threads, greedy and at
+  // temperature 0.8) at most 6 was 2-4% faster than 4 alone, and 1-2% slower beside lookup, which
+  // takes the easy places and leaves the draft model the hard ones, where long drafts are seldom
+  // kept (bench/results/round-costs-1b-q4_k_m.md, 2026-12-04 night).
+  static constexpr int32_t kDefaultMaxTokens = 6, kDefaultMaxTokensBesideFree = 4;
   std::shared_ptr<ModelCore> model;
-  int32_t maxTokens = 4;
+  int32_t maxTokens = 0;  // 0: the default above, by whether free drafters run beside it
   bool adaptive = true;
   DraftModelOptions drafter;
 };

@@ -13,13 +13,19 @@ import { BenchInputError, llamaCppSystem, nodeLlamaCppSystem, specdecSystem, typ
 
 export { BenchInputError };
 
+/** The peers' draft length where none is given: the one every earlier report compared them at. */
+const PEER_DRAFT_MAX = 4;
+
 export interface SuiteOptions extends RunSettings {
   model: string;
   /** How specdec loads the main model (RPC workers). */
   load?: LoadModelOptions;
   draft?: string;
-  /** Most tokens the draft model drafts per round (llama.cpp and node-llama-cpp: always this many). */
-  draftMax: number;
+  /**
+   * Most tokens the draft model drafts per round: specdec's own default where not given;
+   * llama.cpp and node-llama-cpp always draft this many ({@link PEER_DRAFT_MAX} where not given).
+   */
+  draftMax?: number;
   /** A datastore file: adds retrieval systems. */
   retrieval?: string;
   lookahead?: boolean;
@@ -107,19 +113,19 @@ export async function runSuite(o: SuiteOptions): Promise<string[]> {
       systems.push(llamaCppSystem("llama.cpp plain", o.llamaCpp, { kind: "plain" }, o.model, settings));
       systems.push(llamaCppSystem("llama.cpp lookup", o.llamaCpp, { kind: "lookup" }, o.model, settings));
       systems.push(llamaCppSystem("llama.cpp ngram-mod", o.llamaCpp, { kind: "ngram-mod" }, o.model, settings));
-      if (o.draft) systems.push(llamaCppSystem("llama.cpp + draft", o.llamaCpp, { kind: "draft", draft: o.draft, draftMax: o.draftMax }, o.model, settings));
+      if (o.draft) systems.push(llamaCppSystem("llama.cpp + draft", o.llamaCpp, { kind: "draft", draft: o.draft, draftMax: o.draftMax ?? PEER_DRAFT_MAX }, o.model, settings));
     }
     if (o.nodeLlamaCpp) {
       const ids = new Set(choosePrompts(prompts, undefined, o.nodeLlamaCppPrompts).map((p) => p.id));
       systems.push(nodeLlamaCppSystem("node-llama-cpp plain", o.nodeLlamaCpp, { kind: "plain" }, o.model, settings, ids));
       systems.push(nodeLlamaCppSystem("node-llama-cpp + input lookup", o.nodeLlamaCpp, { kind: "lookup" }, o.model, settings, ids));
-      if (o.draft) systems.push(nodeLlamaCppSystem("node-llama-cpp + draft", o.nodeLlamaCpp, { kind: "draft", draft: o.draft, draftMax: o.draftMax }, o.model, settings, ids));
+      if (o.draft) systems.push(nodeLlamaCppSystem("node-llama-cpp + draft", o.nodeLlamaCpp, { kind: "draft", draft: o.draft, draftMax: o.draftMax ?? PEER_DRAFT_MAX }, o.model, settings, ids));
     }
     const results = await runRounds(systems, prompts, o.rounds, o.onProgress);
     const kinds = [...new Set(prompts.map((p) => p.kind))].map((k) => `${prompts.filter((p) => p.kind === k).length} ${k}`);
     const setup = [
       ...(o.load?.rpcServers ? [`specdec's main model on RPC workers ${o.load.rpcServers.join(", ")}${o.load.tensorSplit ? ` split ${o.load.tensorSplit.join(":")}` : ""}`] : []),
-      `main model \`${o.model}\`${o.draft ? `, draft model \`${o.draft}\` (at most ${o.draftMax} tokens a round)` : ""}${o.retrieval ? `, datastore \`${o.retrieval}\`` : ""}`,
+      `main model \`${o.model}\`${o.draft ? `, draft model \`${o.draft}\` (${o.draftMax === undefined ? `specdec's default length, the others' ${PEER_DRAFT_MAX}` : `at most ${o.draftMax} tokens a round`})` : ""}${o.retrieval ? `, datastore \`${o.retrieval}\`` : ""}`,
       `prompts: ${kinds.join(", ")} from \`${o.promptsFile}\`; ${o.rounds} rounds; ${o.threads} threads, context ${o.contextSize}, temperature ${o.temperature}, seed ${o.seed}`,
       ...(o.nodeLlamaCpp ? [`node-llama-cpp ran the first ${o.nodeLlamaCppPrompts ?? "all"} prompts of each kind`] : []),
       `machine: ${os.cpus()[0]?.model ?? "?"}, ${os.availableParallelism()} processors, ${os.platform()} ${os.arch()}; specdec binary ${nativeBinary()}`,
