@@ -90,6 +90,25 @@ describe("greedy speculative decoding on the shared models", () => {
     }
   });
 
+  // Without maxTokens the draft model drafts up to 6 alone, up to 4 beside free drafters (lookup
+  // here at 1 token, so that the longest draft is the draft model's).
+  it("the draft model's default length: 6 alone, 4 beside lookup", async () => {
+    const draft = await loadModel(path.join(sharedModels, "draft-q8_0.gguf"));
+    for (const [drafters, longest] of [
+      [[], 6],
+      [[{ type: "lookup", maxTokens: 1, adaptive: false }], 4],
+    ] as const) {
+      const session = await main.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, adaptive: false }, drafters: [...drafters] });
+      for (const p of prompts.slice(0, 3)) {
+        const r = await session.complete(p.prompt, { maxTokens: p.n_predict, temperature: 0 });
+        expect(r.tokens, p.id).toEqual(expected.get(p.id));
+      }
+      expect(session.totals.draftedAt.length).toBe(longest);
+      session.dispose();
+    }
+    draft.dispose();
+  });
+
   it("with repeat penalties and stop sequences too", async () => {
     const draft = await loadModel(path.join(sharedModels, "draft-q8_0.gguf"));
     const session = await main.createSession({ contextSize: 2048, threads: 2, draft: { model: draft, maxTokens: 5, adaptive: false }, drafters: [] });
