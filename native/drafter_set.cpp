@@ -33,10 +33,7 @@ DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, con
   double sizeRatio = 0, paramRatio = 0;
   int draftMaxTokens = 0;
   if (options.draft) {
-    const bool besideFree = options.lookup || options.retrieval || options.lookahead;
-    draftMaxTokens = options.draft->maxTokens > 0 ? options.draft->maxTokens
-                     : besideFree                 ? DraftSpec::kDefaultMaxTokensBesideFree
-                                                  : DraftSpec::kDefaultMaxTokens;
+    draftMaxTokens = options.draft->length(options.lookup || options.retrieval || options.lookahead);
     EvaluatorOptions d = mainOptions;
     d.branches = 0;
     d.contextSize = mainOptions.contextSize ? mainOptions.contextSize : (uint32_t)llama_model_n_ctx_train(main.get());

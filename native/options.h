@@ -87,6 +87,10 @@ struct DraftSpec {
   int32_t maxTokens = 0;  // 0: the default above, by whether free drafters run beside it
   bool adaptive = true;
   DraftModelOptions drafter;
+
+  int32_t length(bool besideFree) const {
+    return maxTokens > 0 ? maxTokens : besideFree ? kDefaultMaxTokensBesideFree : kDefaultMaxTokens;
+  }
 };
 
 struct LookupSpec {

@@ -55,8 +55,8 @@ Napi::Value SessionWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> model,
     // Translating between equal vocabularies would only cost: it is asked for, not needed.
     dopt.drafter.translate = optBool(d, "translate", false) && dopt.model->vocabFingerprint() != model->vocabFingerprint();
     uint32_t ctx = m.contextSize ? m.contextSize : (uint32_t)llama_model_n_ctx_train(model->get());
-    const int32_t most = dopt.maxTokens > 0 ? dopt.maxTokens : DraftSpec::kDefaultMaxTokens;
-    if ((uint32_t)most + 1 >= ctx) fail("INVALID_ARGUMENT", "draft.maxTokens must be below the context size");
+    // The longer default: whether free drafters run beside it is read below.
+    if ((uint32_t)dopt.length(false) + 1 >= ctx) fail("INVALID_ARGUMENT", "draft.maxTokens must be below the context size");
     options.draft = dopt;
   }
   if (auto lookup = optObject(o, "lookup", {"ngramMin", "ngramMax", "maxTokens", "adaptive"})) {
