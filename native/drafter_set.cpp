@@ -222,14 +222,17 @@ Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_toke
       } else if (plainSinceDraft_) {
         out.apartMs = std::max(0.0, catchUpMs - draftModel_->model().costCurve().singleEstimateMs(costKey_));
       }
-      // The draft model's proposal goes first: the primary path.
-      for (const Draft& d : e.proposals) tree.add(d, draftModelIndex_, maxNodes, maxLeaves_);
       if (draftController_ && !e.proposals.empty()) {
         for (size_t i = 0; i < drafters_.size(); i++) {
           if (!isFree(i)) continue;
           for (Draft& d : drafters_[i].proposals) cutBesideDraft(drafters_[i], d, e.proposals[0].tokens, sampling);
         }
+        // The primary path is the one more likely kept where they part: kept tokens off it are
+        // evaluated again in the next round.
+        const int lead = leadBesideDraft(e.proposals[0].tokens);
+        if (lead >= 0) tree.add(drafters_[lead].proposals[0], lead, maxNodes, maxLeaves_);
       }
+      for (const Draft& d : e.proposals) tree.add(d, draftModelIndex_, maxNodes, maxLeaves_);
     }
   }
   for (size_t i = 0; i < drafters_.size(); i++) {
@@ -266,6 +269,18 @@ void DrafterSet::cutBesideDraft(Entry& e, Draft& d, const std::vector<llama_toke
   d.tokens.resize(length);
 }
 
+int DrafterSet::leadBesideDraft(const std::vector<llama_token>& path) const {
+  for (size_t i = 0; i < drafters_.size(); i++) {
+    if (!isFree(i) || drafters_[i].proposals.empty()) continue;
+    const std::vector<llama_token>& tokens = drafters_[i].proposals[0].tokens;
+    size_t shared = 0;
+    while (shared < tokens.size() && shared < path.size() && tokens[shared] == path[shared]) shared++;
+    const bool parts = shared < tokens.size() && shared < path.size();
+    if (parts && drafters_[i].besideDraft.chance(shared) > draftBesideFree_.chance(shared)) return (int)i;
+  }
+  return -1;
+}
+
 void DrafterSet::recordPlace(const DraftTree& tree, int32_t parent, size_t depth, uint32_t keptSources) {
   // offered: the sources of the children; apart: those of children without the draft model's token.
   uint32_t offered = 0, apart = 0;
@@ -277,6 +292,7 @@ void DrafterSet::recordPlace(const DraftTree& tree, int32_t parent, size_t depth
   }
   const bool draftModelOffered = offered & draftModelBit;
   if (draftModelOffered && recordWhereFull_) draftWhereFull_.record(depth, keptSources & draftModelBit);
+  if (draftModelOffered && apart) draftBesideFree_.record(depth, keptSources & draftModelBit);
   for (size_t i = 0; i < drafters_.size(); i++) {
     Entry& e = drafters_[i];
     if (!isFree(i) || !((offered >> i) & 1u)) continue;

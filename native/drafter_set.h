@@ -125,6 +125,9 @@ class DrafterSet {
   // Cuts a free drafter's proposal beside the draft model's `path` to what is worth verifying
   // (sampling: to the part the path has).
   void cutBesideDraft(Entry& e, Draft& d, const std::vector<llama_token>& path, bool sampling);
+  // The first free drafter whose (first) proposal parts from the draft model's `path` where it is
+  // more likely kept than the path, by their records beside each other (-1: none).
+  int leadBesideDraft(const std::vector<llama_token>& path) const;
   bool isFree(size_t i) const { return (int)i != draftModelIndex_; }
   // The draft model's key in the main model's AcceptanceRecord.
   AcceptanceRecord::Key acceptanceKey() const { return {draftModel_->model().id(), freeDrafters_, sampling_}; }
@@ -157,6 +160,8 @@ class DrafterSet {
   PlaceRecord draftWhereFull_;
   bool recordWhereFull_ = false;
   Probe fullProbe_;
+  // The draft model's record at places where a free drafter offered another token.
+  PlaceRecord draftBesideFree_;
 };
 
 }  // namespace specdec

@@ -1,6 +1,6 @@
 // DraftTree: the candidates of one round from every drafter, merged into one token tree: a
 // shared prefix is one path, a token proposed twice at the same place is one node. The path that
-// follows first children from the root (the primary path) is the first drafter's proposal.
+// follows first children from the root (the primary path) is the first proposal added.
 // Verification evaluates the tree in one batch (batch.h), each node seeing only its ancestors.
 #pragma once
 

@@ -83,6 +83,10 @@ void treeMergesSharedPrefixes() {
   CHECK_EQ(tree.firstChild(DraftTree::kRoot), 0);
   CHECK_EQ(tree.node(0).nextSibling, 4);
   CHECK_EQ(tree.node(2).nextSibling, 3);
+  // a chain already in the tree adds no node
+  tree.add(chain({10, 11, 13}), 1, 64, 8);
+  CHECK_EQ(tree.size(), (size_t)5);
+  CHECK_EQ(tree.node(3).sources, 2u);
 }
 
 void treeOrder() {
