@@ -25,6 +25,7 @@ constexpr double kMeasuredPriorWeight = 4;
 constexpr double kSlopeWeight = 12;
 constexpr int kSegmentRounds = 3;  // rounds drafted with one length in a row
 constexpr double kFade = 0.93;     // per segment, of everything measured
+constexpr double kRoundFade = 0.976;  // per round: kFade over a segment's kSegmentRounds
 constexpr int kTryEvery = 5;       // segments between tries
 constexpr double kBranchShare = 0.25;  // of a round's time that a tree's branches may add
 constexpr double kPlainTryBelow = 1.25;  // drafting's lead over plain decoding that stops plain tries
@@ -194,6 +195,23 @@ int DraftController::next(size_t catchUp, size_t remaining) {
   return k;
 }
 
+void DraftController::countAcceptance(int checked, int accepted) {
+  for (int i = 0; i < checked && i < maxTokens_; i++) {
+    checked_[i] += 1;
+    if (i < accepted) accepted_[i] += 1;
+  }
+}
+
+void DraftController::recordAcceptance(int checked, int accepted) {
+  if (!adaptive_) return;
+  countAcceptance(checked, accepted);
+  // Faded per round as the rounds it records are per segment.
+  for (int i = 0; i < maxTokens_; i++) {
+    checked_[i] *= kRoundFade;
+    accepted_[i] *= kRoundFade;
+  }
+}
+
 void DraftController::recordRound(int k, int tokens, double ms, int checked, int accepted) {
   if (!adaptive_) return;
   if (k == 0) {
@@ -211,10 +229,7 @@ void DraftController::recordRound(int k, int tokens, double ms, int checked, int
     sy_ += ms;
     sky_ += k * ms;
   }
-  for (int i = 0; i < checked && i < maxTokens_; i++) {
-    checked_[i] += 1;
-    if (i < accepted) accepted_[i] += 1;
-  }
+  countAcceptance(checked, accepted);
   if (++segmentRounds_ < segmentLength_) return;
   segmentRounds_ = 0;
   for (double* x : {&plainTokens_, &plainMs_, &w_, &sk_, &skk_, &sy_, &sky_}) *x *= kFade;

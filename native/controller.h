@@ -71,6 +71,9 @@ class DraftController {
   // or the context); the main model evaluated and kept `tokens` (a token output but still pending
   // is the next round's); `checked` drafts were verified, the first `accepted` of them kept.
   void recordRound(int k, int tokens, double ms, int checked, int accepted);
+  // Of drafts verified in a round that is not this controller's (another drafter's tokens beside
+  // them), `checked` were verified and the first `accepted` kept: acceptance only, no time.
+  void recordAcceptance(int checked, int accepted);
   // Rounds so far in which drafting was chosen but the drafter's evaluation of the prompt first
   // was not expected to pay.
   int promptRefusals() const { return promptRefusals_; }
@@ -80,6 +83,7 @@ class DraftController {
   // prompt time by the parameter ratio, is outweighed by the prior's saving over the `remaining`
   // tokens at the measured rate (false while nothing is measured).
   bool catchUpPays(size_t catchUp, size_t remaining) const;
+  void countAcceptance(int checked, int accepted);
   int bestDraftLength() const;
   // Tokens per ms (0: nothing measured to tell); atLeastPrior: with no position's acceptance
   // below the prior's.

@@ -183,6 +183,8 @@ Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_toke
                              const Grammar* grammar, size_t room, DraftTree& tree) {
   Proposal out;
   tree.clear();
+  freeChecked_ = freeAccepted_ = 0;
+  freeRunOver_ = false;
   size_t maxNodes = std::min(room, controller_->nodeBudget(plan.length));
   const FreeProposals free = proposeFree(plan.length, history, sampler, grammar);
   // Greedy, the draft model drafts where the free drafters propose less than the plan's length,
@@ -291,6 +293,16 @@ void DrafterSet::recordPlace(const DraftTree& tree, int32_t parent, size_t depth
     if (!(sources & draftModelBit)) apart |= sources;
   }
   const bool draftModelOffered = offered & draftModelBit;
+  // The free drafters' run from the round's start: places where one of them offered a token, up
+  // to the first not kept.
+  const uint32_t freeBits = offered & ~draftModelBit;
+  if (!freeRunOver_ && freeBits) {
+    freeChecked_++;
+    if (keptSources & freeBits) freeAccepted_++;
+    else freeRunOver_ = true;
+  } else {
+    freeRunOver_ = true;
+  }
   if (draftModelOffered && recordWhereFull_) draftWhereFull_.record(depth, keptSources & draftModelBit);
   if (draftModelOffered && apart) draftBesideFree_.record(depth, keptSources & draftModelBit);
   for (size_t i = 0; i < drafters_.size(); i++) {
@@ -321,6 +333,11 @@ void DrafterSet::learn(const Proposal& proposal, const RoundOutcome& outcome) {
   }
   if (proposal.draftModelLength > 0) {
     draftController_->recordRound(proposal.draftModelLength, outcome.tokens, outcome.ms, outcome.checked, outcome.accepted);
+    // The round is the draft model's controller's, but how far the free drafters' tokens were
+    // kept tells the free controller too: else it measures their acceptance only in the rounds
+    // without the draft model, few where they often fall short, and a length chosen from one or
+    // two of them (1 or 2 tokens after one early rejection) stood for the rest of a generation.
+    if (freeChecked_ > 0) controller_->recordAcceptance(freeChecked_, freeAccepted_);
   } else {
     if (proposal.draftModelLength == 0) draftController_->recordRound(0, outcome.tokens, outcome.ms, 0, 0);
     controller_->recordRound(outcome.depth, outcome.tokens, outcome.ms, outcome.checked, outcome.accepted);

@@ -162,6 +162,10 @@ class DrafterSet {
   Probe fullProbe_;
   // The draft model's record at places where a free drafter offered another token.
   PlaceRecord draftBesideFree_;
+  // Of the round under way, places verified along the free drafters' tokens from the start, and
+  // of those, kept; freeRunOver_: one was not kept (or they offered none).
+  int freeChecked_ = 0, freeAccepted_ = 0;
+  bool freeRunOver_ = false;
 };
 
 }  // namespace specdec

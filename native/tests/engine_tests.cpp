@@ -364,6 +364,21 @@ void controllerDraftsWhenKept() {
   CHECK(longDrafts >= 70);
 }
 
+// Acceptance measured in rounds that are another controller's counts too: one early round that
+// keeps nothing does not settle the length when many rounds beside it keep everything.
+void controllerLearnsAcceptanceFromOtherRounds() {
+  DraftController c(8, true, cheapBatches(8));
+  CHECK_EQ(c.next(0, 1000), 8);
+  c.recordRound(8, 1, 20.0, 1, 0);  // untimed first drafting round: the first draft rejected
+  CHECK(c.acceptance(0) < 0.5);
+  for (int r = 0; r < 30; r++) c.recordAcceptance(8, 8);
+  CHECK(c.acceptance(0) > 0.9);
+  CHECK(c.acceptance(7) > 0.9);
+  for (int r = 0; r < 30; r++) c.recordAcceptance(3, 2);  // the third draft rejected each time
+  CHECK(c.acceptance(1) > 0.9);
+  CHECK(c.acceptance(2) < 0.4);  // from above 0.9, the older rounds faded
+}
+
 void controllerStopsWhenNothingIsKept() {
   DraftController c(6, true, cheapBatches(6));
   std::vector<int> tail = simulate(c, 0.0, 400, 100);
@@ -490,6 +505,7 @@ const Test tests[] = {
     {"verifier greedy", verifierGreedy},
     {"verifier sampling follows p", verifierSamplingFollowsP},
     {"controller drafts when kept", controllerDraftsWhenKept},
+    {"controller learns acceptance from other rounds", controllerLearnsAcceptanceFromOtherRounds},
     {"controller stops when nothing is kept", controllerStopsWhenNothingIsKept},
     {"controller try outlasts one unlucky round", controllerTryOutlastsOneUnluckyRound},
     {"controller one-round try where drafting costs too much", controllerOneRoundTryWhereDraftingCostsTooMuch},
