@@ -1,6 +1,7 @@
 #include "controller.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "cost_curve.h"
@@ -25,8 +26,8 @@ constexpr double kMeasuredPriorWeight = 4;
 constexpr double kSlopeWeight = 12;
 constexpr int kSegmentRounds = 3;  // rounds drafted with one length in a row
 constexpr double kFade = 0.93;     // per segment, of everything measured
-constexpr double kRoundFade = 0.976;  // per round: kFade over a segment's kSegmentRounds
 constexpr int kTryEvery = 5;       // segments between tries
+const double kRoundFade = std::pow(kFade, 1.0 / kSegmentRounds);  // per round, where rounds are not in segments
 constexpr double kBranchShare = 0.25;  // of a round's time that a tree's branches may add
 constexpr double kPlainTryBelow = 1.25;  // drafting's lead over plain decoding that stops plain tries
 // A one-round try's time is one sample, and the machine stalls now and then (a round 1.5x its

@@ -19,6 +19,13 @@ constexpr int kRestRounds = 7;
 // follows the text: a free drafter's token parting from the draft model's path, the draft model
 // where the free drafters propose the whole length.
 constexpr int kProbeRounds = 8;
+
+// How many tokens a and b share from their start.
+size_t sharedPrefix(const std::vector<llama_token>& a, const std::vector<llama_token>& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) n++;
+  return n;
+}
 }  // namespace
 
 bool Probe::tryAnyway(bool advised) {
@@ -253,12 +260,9 @@ Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_toke
 // (1.1 B Q4_K_M, grounded prompts, temperature 0.8: 85.7 tokens/s without such tokens, 80.7 with,
 // 18 generations each in turns), so the proposal ends where it parts from the path.
 void DrafterSet::cutBesideDraft(Entry& e, Draft& d, const std::vector<llama_token>& path, bool sampling) {
-  size_t shared = 0;
+  const size_t shared = sharedPrefix(d.tokens, path);
   double reach = 1;
-  while (shared < d.tokens.size() && shared < path.size() && d.tokens[shared] == path[shared]) {
-    reach *= draftController_->acceptance((int)shared);
-    shared++;
-  }
+  for (size_t i = 0; i < shared; i++) reach *= draftController_->acceptance((int)i);
   if (shared == d.tokens.size()) return;
   const bool beside = shared < path.size();
   if (beside && sampling) {
@@ -275,8 +279,7 @@ int DrafterSet::leadBesideDraft(const std::vector<llama_token>& path) const {
   for (size_t i = 0; i < drafters_.size(); i++) {
     if (!isFree(i) || drafters_[i].proposals.empty()) continue;
     const std::vector<llama_token>& tokens = drafters_[i].proposals[0].tokens;
-    size_t shared = 0;
-    while (shared < tokens.size() && shared < path.size() && tokens[shared] == path[shared]) shared++;
+    const size_t shared = sharedPrefix(tokens, path);
     const bool parts = shared < tokens.size() && shared < path.size();
     if (parts && drafters_[i].besideDraft.chance(shared) > draftBesideFree_.chance(shared)) return (int)i;
   }
