@@ -19,8 +19,8 @@ constexpr double kPriorWeight = 2;  // rounds' worth of the prior in a position'
 constexpr double kMeasuredPriorWeight = 4;
 // Rounds one length apart's worth of the prior's slope. The prior's is the model's measured cost
 // curve and draft step; the rounds' own fit reads steeper (5-6 ms a drafted token where the round
-// times give 3.7-4 at 1.1 B Q4_K_M): rounds the machine stalls and rounds whose first draft is
-// rejected before any batch sit at whatever length was under way. At 3 rounds' weight the
+// times give 3.7-4 at 1.1 B Q4_K_M): rounds the machine stalls sit at whatever length was under
+// way (as, when that was measured, rounds that ran no batch did). At 3 rounds' weight the
 // controller drafted shorter than the best fixed length; at 12, greedy, 1.1 B Q4_K_M, in-process
 // A/B: draft 3-5% faster, draft + lookup 3% (bench/results/round-costs-1b-q4_k_m.md).
 constexpr double kSlopeWeight = 12;
@@ -57,7 +57,7 @@ DraftController::DraftController(int maxTokens, bool adaptive, const CostPrior& 
     const double batch = k + 1 < (int)prior.ratio.size() ? prior.ratio[k + 1] : CostCurve::priorRatio(k + 1);
     roundCost_[k] = prior.draftRound + k * prior.draftStep + batch;
   }
-  priorSlope_ = maxTokens_ > 1 ? (roundCost_[maxTokens_] - roundCost_[maxTokens_ - 1]) / roundCost_[maxTokens_] : 0.2;
+  priorChord_ = maxTokens_ > 1 ? (roundCost_[maxTokens_] - roundCost_[1]) / (maxTokens_ - 1) : roundCost_[maxTokens_] - roundCost_[0];
   setPriorAcceptance({});
 }
 
@@ -113,12 +113,21 @@ double DraftController::expectedTokens(int k, bool atLeastPrior) const {
 }
 
 // The fitted line a + b * k through the drafting rounds' times, its slope a least-squares one
-// held towards the prior's (relative to the mean time) with kSlopeWeight rounds' weight.
+// held towards the prior's with kSlopeWeight rounds' weight: the prior's cost per drafted token
+// over the lengths (its chord), scaled as its cost at the mean length is the mean time. (Its top
+// end's slope drawn as a line down to a first round that drafted 3 read a round of 8 as 107 ms
+// where the curve says 67, 1.1 B Q4_K_M, and chose 1 token a round.)
 double DraftController::slope() const {
   const double meanK = sk_ / w_, meanMs = sy_ / w_;
   const double spread = skk_ - sk_ * meanK, covariance = sky_ - sk_ * meanMs;
-  const double priorB = priorSlope_ * meanMs / std::max(0.2, 1 + priorSlope_ * (meanK - maxTokens_));
+  const double priorB = meanMs * priorChord_ / priorCost(meanK);
   return std::max(0.0, (covariance + kSlopeWeight * priorB) / (spread + kSlopeWeight));
+}
+
+double DraftController::priorCost(double k) const {
+  k = std::clamp(k, 0.0, (double)maxTokens_);
+  const int below = std::min((int)k, maxTokens_ - 1);
+  return roundCost_[below] + (k - below) * (roundCost_[below + 1] - roundCost_[below]);
 }
 
 double DraftController::roundMs(int k) const {
@@ -213,9 +222,14 @@ void DraftController::recordAcceptance(int checked, int accepted) {
   }
 }
 
-void DraftController::recordRound(int k, int tokens, double ms, int checked, int accepted) {
+void DraftController::recordRound(int k, int tokens, double ms, int checked, int accepted, bool evaluated) {
   if (!adaptive_) return;
-  if (k == 0) {
+  if (!evaluated) {
+    // Its first draft rejected against the logits at hand, no batch: its time (a draft's) goes to
+    // the next round that runs one (round.cpp). As a point of the fit (0.1 ms where batches take
+    // 40 at 1.1 B) it read drafting as nearly free and, early in a generation, chose one or two
+    // tokens a round for the rest of it.
+  } else if (k == 0) {
     plainTokens_ += tokens;
     plainMs_ += ms;
   } else if (!draftedBefore_) {

@@ -70,7 +70,9 @@ class DraftController {
   // The round just run took ms, drafting k (as next() said, or fewer near the end of the output
   // or the context); the main model evaluated and kept `tokens` (a token output but still pending
   // is the next round's); `checked` drafts were verified, the first `accepted` of them kept.
-  void recordRound(int k, int tokens, double ms, int checked, int accepted);
+  // `evaluated`: the main model evaluated a batch; a round whose first draft was rejected against
+  // the logits at hand ran none, and its acceptance counts but not its time.
+  void recordRound(int k, int tokens, double ms, int checked, int accepted, bool evaluated = true);
   // Of drafts verified in a round that is not this controller's (another drafter's tokens beside
   // them), `checked` were verified and the first `accepted` kept: acceptance only, no time.
   void recordAcceptance(int checked, int accepted);
@@ -96,8 +98,10 @@ class DraftController {
   bool adaptive_;
   bool draftingPays_;         // the prior's verdict
   double startSaving_ = 0;    // the share of decoding time the prior expects drafting to save
-  double priorSlope_;         // the prior's b / (a + b * k) at k = maxTokens
+  double priorChord_;         // the prior's cost per drafted token from 1 to maxTokens, in plain steps
   std::vector<double> roundCost_;        // the prior's cost of a round drafting k, in plain steps
+  // roundCost_ between whole lengths
+  double priorCost(double k) const;
   std::vector<double> priorAcceptance_;  // by position
   double priorWeight_ = 0;               // rounds' worth of it in a position's acceptance
   double paramRatio_;

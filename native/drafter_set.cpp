@@ -335,15 +335,16 @@ void DrafterSet::learn(const Proposal& proposal, const RoundOutcome& outcome) {
     main_.acceptanceRecord().record(acceptanceKey(), outcome.checked, outcome.accepted);
   }
   if (proposal.draftModelLength > 0) {
-    draftController_->recordRound(proposal.draftModelLength, outcome.tokens, outcome.ms, outcome.checked, outcome.accepted);
+    draftController_->recordRound(proposal.draftModelLength, outcome.tokens, outcome.ms, outcome.checked, outcome.accepted,
+                                   outcome.evaluated);
     // The round is the draft model's controller's, but how far the free drafters' tokens were
     // kept tells the free controller too: else it measures their acceptance only in the rounds
     // without the draft model, few where they often fall short, and a length chosen from one or
     // two of them (1 or 2 tokens after one early rejection) stood for the rest of a generation.
     if (freeChecked_ > 0) controller_->recordAcceptance(freeChecked_, freeAccepted_);
   } else {
-    if (proposal.draftModelLength == 0) draftController_->recordRound(0, outcome.tokens, outcome.ms, 0, 0);
-    controller_->recordRound(outcome.depth, outcome.tokens, outcome.ms, outcome.checked, outcome.accepted);
+    if (proposal.draftModelLength == 0) draftController_->recordRound(0, outcome.tokens, outcome.ms, 0, 0, outcome.evaluated);
+    controller_->recordRound(outcome.depth, outcome.tokens, outcome.ms, outcome.checked, outcome.accepted, outcome.evaluated);
   }
 }
 

@@ -58,6 +58,7 @@ struct RoundOutcome {
   double ms = 0;
   int checked = 0;    // drafts verified
   int accepted = 0;   // of those, kept
+  bool evaluated = false;  // the main model evaluated a batch (a first draft rejected against the logits at hand: none)
 };
 
 class DrafterSet {

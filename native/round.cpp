@@ -18,7 +18,7 @@ void SessionCore::decodeRound(StepResult& out) {
   const bool measured = stats_.generatedTokens > 0;
   const auto start = Clock::now();
   const size_t evaluatedBefore = main_->tokens().size();
-  const int32_t checkedBefore = stats_.drafted, acceptedBefore = stats_.accepted;
+  const int32_t checkedBefore = stats_.drafted, acceptedBefore = stats_.accepted, decodesBefore = stats_.mainDecodes;
   RoundResult round;
   if (plan.speculate) {
     round = speculativeRound(plan, out);
@@ -28,12 +28,17 @@ void SessionCore::decodeRound(StepResult& out) {
   if (!measured) return;
   RoundOutcome outcome;
   outcome.depth = round.depth;
-  outcome.ms = msSince(start) - round.proposal.apartMs;
   // Credited with the tokens the main model has evaluated and kept, not those output: a round can
   // output a token whose evaluation the next round pays for (sampled from logits at hand).
   outcome.tokens = (int)(main_->tokens().size() - evaluatedBefore);
   outcome.checked = stats_.drafted - checkedBefore;
   outcome.accepted = stats_.accepted - acceptedBefore;
+  outcome.evaluated = stats_.mainDecodes > decodesBefore;
+  // A round that ran no batch (its first draft rejected against the logits at hand) hands its
+  // time to the next that runs one, whose batch evaluates the token it output.
+  const double ms = msSince(start) - round.proposal.apartMs;
+  outcome.ms = outcome.evaluated ? ms + unbatchedMs_ : ms;
+  unbatchedMs_ = outcome.evaluated ? 0 : unbatchedMs_ + ms;
   drafters_->learn(round.proposal, outcome);
   stats_.draftPromptRefusals = drafters_->promptRefusals() - refusalsBefore_;
 }

@@ -53,6 +53,7 @@ void SessionCore::begin(GenerationRequest request) {
 // the KV cache (at least one prompt token is evaluated again: its logits start the generation).
 void SessionCore::prepare() {
   refusalsBefore_ = drafters_->promptRefusals();
+  unbatchedMs_ = 0;
   if (request_.promptText) {
     prompt_ = model()->tokenize(*request_.promptText, request_.addBos, request_.parseSpecial);
   } else {

@@ -122,6 +122,7 @@ class SessionCore {
   std::vector<llama_token> prompt_;
   size_t promptDone_ = 0;
   int refusalsBefore_ = 0;  // the drafters' prompt refusals before this generation
+  double unbatchedMs_ = 0;  // of the rounds since the last batch, those that ran none (round.cpp)
   std::vector<llama_token> history_;        // prompt + generated
   std::vector<llama_token> pending_;          // generated but not yet in the main KV cache
   const float* nextLogits_ = nullptr;        // main logits for the next position (when nothing is pending)

@@ -379,6 +379,42 @@ void controllerLearnsAcceptanceFromOtherRounds() {
   CHECK(c.acceptance(2) < 0.4);  // from above 0.9, the older rounds faded
 }
 
+// A round whose first draft is rejected against the logits at hand runs no batch (0.1 ms, where
+// a batch takes 40): its acceptance counts, its time is no point of the round-time fit. Taken as
+// one, right after the untimed first round, it made drafting a token look nearly free and chose
+// one token a round.
+void controllerIgnoresTheTimeOfRoundsWithoutABatch() {
+  DraftController c(8, true, cheapBatches(8));
+  c.setPlainEstimate(20);
+  CHECK_EQ(c.next(0, 1000), 8);
+  c.recordRound(8, 9, 45, 8, 8);  // untimed first drafting round: all kept
+  CHECK_EQ(c.next(0, 1000), 8);
+  c.recordRound(8, 0, 0.1, 1, 0, false);  // no batch
+  CHECK(c.acceptance(0) < 0.8);
+  for (int r = 0; r < 6; r++) {
+    const int k = c.next(0, 1000);
+    CHECK(k >= 6);
+    c.recordRound(k, k + 1, 20 + 3 * k, k, k);
+  }
+}
+
+// The prior's slope, scaled to a first timed round that drafted short: the cost curve's chord
+// over the lengths, not its top end's slope drawn as a line down to the round's length. With the
+// 1.1 B Q4_K_M model's curve, one 40 ms round of 3 (lookup proposing less than the length) read a
+// round of 8 as 107 ms (the curve says 67) and chose one token a round for the generation.
+void controllerScalesThePriorSlopeToShortRounds() {
+  CostPrior measured;
+  measured.ratio = {0, 1, 1.07, 1.44, 1.50, 1.63, 1.85, 2.07, 2.18, 2.50};
+  DraftController c(8, true, measured);
+  c.setPlainEstimate(19.5);
+  CHECK_EQ(c.next(0, 1000), 8);
+  c.recordRound(0, 1, 19.6, 0, 0);  // lookup found nothing: plain steps
+  c.recordRound(0, 1, 23.1, 0, 0);
+  c.recordRound(4, 1, 31.6, 1, 0);  // untimed first drafting round
+  c.recordRound(3, 4, 40.1, 3, 3);
+  CHECK(c.next(0, 1000) >= 4);
+}
+
 void controllerStopsWhenNothingIsKept() {
   DraftController c(6, true, cheapBatches(6));
   std::vector<int> tail = simulate(c, 0.0, 400, 100);
@@ -506,6 +542,8 @@ const Test tests[] = {
     {"verifier sampling follows p", verifierSamplingFollowsP},
     {"controller drafts when kept", controllerDraftsWhenKept},
     {"controller learns acceptance from other rounds", controllerLearnsAcceptanceFromOtherRounds},
+    {"controller ignores the time of rounds without a batch", controllerIgnoresTheTimeOfRoundsWithoutABatch},
+    {"controller scales the prior slope to short rounds", controllerScalesThePriorSlopeToShortRounds},
     {"controller stops when nothing is kept", controllerStopsWhenNothingIsKept},
     {"controller try outlasts one unlucky round", controllerTryOutlastsOneUnluckyRound},
     {"controller one-round try where drafting costs too much", controllerOneRoundTryWhereDraftingCostsTooMuch},
