@@ -77,6 +77,13 @@ void DraftController::setPriorAcceptance(const std::vector<double>& measured) {
   startSaving_ = 1 - 1 / bestRate;
 }
 
+void DraftController::startGeneration() {
+  if (!adaptive_ || segmentK_ > 0 || w_ <= 0 || rate(0) < rate(bestDraftLength())) return;
+  failedTrials_ = 0;
+  segmentRounds_ = 0;
+  segmentsSinceTry_ = kTryEvery - 1;
+}
+
 void DraftController::recordPrefill(size_t tokens, double ms) {
   if (tokens >= kMinPrefillTokens) prefillMsPerToken_ = ms / tokens;
 }
@@ -227,8 +234,7 @@ void DraftController::recordRound(int k, int tokens, double ms, int checked, int
   if (!evaluated) {
     // Its first draft rejected against the logits at hand, no batch: its time (a draft's) goes to
     // the next round that runs one (round.cpp). As a point of the fit (0.1 ms where batches take
-    // 40 at 1.1 B) it read drafting as nearly free and, early in a generation, chose one or two
-    // tokens a round for the rest of it.
+    // 40 at 1.1 B) it would read drafting as nearly free.
   } else if (k == 0) {
     plainTokens_ += tokens;
     plainMs_ += ms;

@@ -53,6 +53,9 @@ class DraftController {
   // prior). What this session measured is held towards it, and it decides whether drafting pays
   // before anything is measured.
   void setPriorAcceptance(const std::vector<double>& measured);
+  // A generation starts: where plain decoding had won, drafting is tried in its first round
+  // rather than after the backed-off wait (a new text, or references, may make it pay).
+  void startGeneration();
   // The main model evaluated `tokens` prompt tokens in ms.
   void recordPrefill(size_t tokens, double ms);
   // What a plain step is expected to take (the main model's cost curve), in ms (0: unknown): it

@@ -381,7 +381,7 @@ void controllerLearnsAcceptanceFromOtherRounds() {
 
 // A round whose first draft is rejected against the logits at hand runs no batch (0.1 ms, where
 // a batch takes 40): its acceptance counts, its time is no point of the round-time fit. Taken as
-// one, right after the untimed first round, it made drafting a token look nearly free and chose
+// one, right after the untimed first round, it would make drafting look nearly free and choose
 // one token a round.
 void controllerIgnoresTheTimeOfRoundsWithoutABatch() {
   DraftController c(8, true, cheapBatches(8));
@@ -421,6 +421,13 @@ void controllerStopsWhenNothingIsKept() {
   int plain = 0;
   for (int k : tail) plain += k == 0;
   CHECK(plain >= 60);  // mostly plain decoding, with a try of drafting now and then
+  // A session's next generation (another text, references) tries drafting in its first round.
+  while (c.next(0, 100000) > 0) c.recordRound(1, 1, 11, 1, 0);
+  c.recordRound(0, 1, 10, 0, 0);
+  CHECK_EQ(c.next(0, 100000), 0);
+  c.recordRound(0, 1, 10, 0, 0);
+  c.startGeneration();
+  CHECK(c.next(0, 100000) > 0);
 }
 
 // The session's first drafting round is not timed (cold caches): a second round is the one-round
