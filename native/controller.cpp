@@ -78,7 +78,7 @@ void DraftController::setPriorAcceptance(const std::vector<double>& measured) {
 }
 
 void DraftController::startGeneration() {
-  if (!adaptive_ || segmentK_ > 0 || w_ <= 0 || rate(0) < rate(bestDraftLength())) return;
+  if (!adaptive_ || segmentK_ > 0 || w_ <= 0 || !plainBest(bestDraftLength())) return;
   failedTrials_ = 0;
   segmentRounds_ = 0;
   segmentsSinceTry_ = kTryEvery - 1;
@@ -163,26 +163,28 @@ int DraftController::bestDraftLength() const {
   return bestK;
 }
 
+bool DraftController::plainBest(int drafting) const { return w_ > 0 ? rate(0) >= rate(drafting) : !draftingPays_; }
+
 int DraftController::next(size_t catchUp, size_t remaining) {
   if (!adaptive_) return maxTokens_;
   if (segmentRounds_ > 0) return segmentK_;  // a segment keeps its length
   const int drafting = bestDraftLength();
-  const bool plainBest = w_ > 0 ? rate(0) >= rate(drafting) : !draftingPays_;
+  const bool plainAhead = plainBest(drafting);
   if (trialPending_) {
     trialPending_ = false;
     // A one-round try tells roughly what a round costs, and whether its drafts were kept is luck
     // (at temperature 0.8 the first is rejected in about 3 rounds of 10): when the cost leaves
     // drafting close at the prior's acceptance, a segment's worth of rounds decides.
-    if (plainBest && !trialExtended_ && kTrySlack * rate(drafting, true) > rate(0)) {
+    if (plainAhead && !trialExtended_ && kTrySlack * rate(drafting, true) > rate(0)) {
       trialExtended_ = trialPending_ = true;
       segmentK_ = drafting;
       segmentLength_ = kSegmentRounds;
       return drafting;
     }
     trialExtended_ = false;
-    failedTrials_ = plainBest ? std::min(failedTrials_ + 1, kMaxBackoff) : 0;
+    failedTrials_ = plainAhead ? std::min(failedTrials_ + 1, kMaxBackoff) : 0;
   }
-  int k = plainBest ? 0 : drafting;
+  int k = plainAhead ? 0 : drafting;
   bool trial = w_ <= 0;
   // Tries: from plain decoding, drafting (backing off); else a length next to the best, one
   // shorter and one longer in turn, and plain decoding instead every other time while drafting is

@@ -90,6 +90,9 @@ class DraftController {
   bool catchUpPays(size_t catchUp, size_t remaining) const;
   void countAcceptance(int checked, int accepted);
   int bestDraftLength() const;
+  // Whether plain decoding is expected to be at least as fast as drafting `drafting` (before
+  // anything is measured: the prior's verdict).
+  bool plainBest(int drafting) const;
   // Tokens per ms (0: nothing measured to tell); atLeastPrior: with no position's acceptance
   // below the prior's.
   double rate(int k, bool atLeastPrior = false) const;

@@ -117,11 +117,11 @@ DrafterSet::DrafterSet(const SessionOptions& options, const ModelCore& main, con
 
 void DrafterSet::startGeneration(bool sampling) {
   sampling_ = sampling;
-  for (DraftController* c : {controller_.get(), draftController_.get()}) {
-    if (c) c->startGeneration();
-  }
   if (DraftController* c = draftModelController()) {
     c->setPriorAcceptance(main_.acceptanceRecord().acceptance(acceptanceKey(), drafters_[draftModelIndex_].maxTokens));
+  }
+  for (DraftController* c : {controller_.get(), draftController_.get()}) {
+    if (c) c->startGeneration();
   }
 }
 
