@@ -99,6 +99,7 @@ class DraftController {
   double expectedTokens(int k, bool atLeastPrior = false) const;
   double roundMs(int k) const;
   double slope() const;  // fitted ms per drafted token
+  double priorCost(double k) const;  // roundCost_ between whole lengths
 
   int maxTokens_;
   bool adaptive_;
@@ -106,8 +107,6 @@ class DraftController {
   double startSaving_ = 0;    // the share of decoding time the prior expects drafting to save
   double priorChord_;         // the prior's cost per drafted token from 1 to maxTokens, in plain steps
   std::vector<double> roundCost_;        // the prior's cost of a round drafting k, in plain steps
-  // roundCost_ between whole lengths
-  double priorCost(double k) const;
   std::vector<double> priorAcceptance_;  // by position
   double priorWeight_ = 0;               // rounds' worth of it in a position's acceptance
   double paramRatio_;
