@@ -94,7 +94,7 @@ class DrafterSet {
   RoundPlan plan(const std::vector<llama_token>& history, size_t generated, size_t remaining, int limit);
   // The drafters propose into `tree` (cleared first), within `room` nodes: the free ones up to the
   // plan's length each, cut where they are seldom kept; then the draft model, unless one of them
-  // proposed the whole length and is expected to have more of it kept than the draft model.
+  // proposed as far as the draft model may draft and is expected to have more of it kept.
   // grammar: where the text has left the grammar the output follows (null: none); what it does
   // not allow is never proposed.
   Proposal propose(const RoundPlan& plan, const std::vector<llama_token>& history, Sampler& sampler,
@@ -156,8 +156,8 @@ class DrafterSet {
   double shortRounds_ = 0, allRounds_ = 0;
   // The draft model's controller decoded plainly in the last round.
   bool plainSinceDraft_ = false;
-  // The draft model's record by place in rounds where the free drafters proposed the whole length
-  // (recordWhereFull_: this round is one), and the probe that asks it there now and then.
+  // The draft model's record by place in rounds where the free drafters proposed as far as it may
+  // draft (recordWhereFull_: this round is one), and the probe that asks it there now and then.
   PlaceRecord draftWhereFull_;
   bool recordWhereFull_ = false;
   Probe fullProbe_;
