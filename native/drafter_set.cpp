@@ -200,13 +200,12 @@ Proposal DrafterSet::propose(const RoundPlan& plan, const std::vector<llama_toke
   // Greedy, the draft model drafts where the free drafters propose less than it may draft (the
   // plan's length, or its own limit if shorter), and where they propose as far but its guesses
   // are expected to be kept more: there its path cannot reach past theirs and only matters where
-  // they fail, which its own record at such places says. (Asked wherever they proposed less than
-  // the plan, it drafted beside lookup's 5-7 kept tokens with its 4: 1.1 B Q8_0, grounded
-  // prompts, 68.0 tokens/s against 71.9 this way, 18 generations each in turns.) Its controller's
-  // acceptance is measured where the free drafters fall short, the harder places. Sampling, it
-  // drafts in every round: a free drafter's guesses are kept with the main model's p(token), the
-  // draft model's, which follow the main model's distribution, with min(1, p/q), more often
-  // (0.7-0.8 at the first place; lookup's tokens 57% at temperature 0.8 on grounded prompts).
+  // they fail, which its own record at such places says (measured: docs/drafters.md). Its
+  // controller's acceptance is measured where the free drafters fall short, the harder places.
+  // Sampling, it drafts in every round: a free drafter's guesses are kept with the main model's
+  // p(token), the draft model's, which follow the main model's distribution, with min(1, p/q),
+  // more often (0.7-0.8 at the first place; lookup's tokens 57% at temperature 0.8 on grounded
+  // prompts).
   const bool sampling = !sampler.greedy();
   const int draftReach = draftModel_ ? std::min(plan.length, drafters_[draftModelIndex_].maxTokens) : plan.length;
   const bool full = free.longest >= (size_t)std::max(draftReach, 1);
